@@ -1,0 +1,1 @@
+"""tunepilot: LLM-guided hyperparameter optimization on top of Optuna."""

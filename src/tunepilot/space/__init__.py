@@ -1,0 +1,16 @@
+"""Search spaces: parameters, conversion to and from Optuna and W&B, validation and repair."""
+
+from tunepilot.space._config import space_from_config, space_from_wandb
+from tunepilot.space._params import CategoricalParam, FloatParam, IntParam, Param
+from tunepilot.space._space import Repaired, SearchSpace
+
+__all__ = [
+    "CategoricalParam",
+    "FloatParam",
+    "IntParam",
+    "Param",
+    "Repaired",
+    "SearchSpace",
+    "space_from_config",
+    "space_from_wandb",
+]
