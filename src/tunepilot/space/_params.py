@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
+import sys
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -43,6 +45,9 @@ def _as_number(value: Any, name: str) -> tuple[float | int, list[str]]:
         raise InvalidValue(f"{name}: expected a number, got {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidValue(f"{name}: expected a finite number, got {value}")
+    if isinstance(value, int) and abs(value) > sys.float_info.max:
+        # Finite but beyond float range: an out-of-range value like any other, to be clamped.
+        value = sys.float_info.max if value > 0 else -sys.float_info.max
     return value, repairs
 
 
@@ -91,6 +96,13 @@ class FloatParam:
                 raise SearchSpaceError(f"{self.name}: step and log cannot be combined")
             if not _is_number(self.step) or self.step <= 0:
                 raise SearchSpaceError(f"{self.name}: step must be > 0, got {self.step!r}")
+            # The same decimal test as Optuna, which would otherwise shrink the range itself.
+            if Decimal(str(self.high - self.low)) % Decimal(str(self.step)):
+                fitted = self.low + math.floor((self.high - self.low) / self.step) * self.step
+                raise SearchSpaceError(
+                    f"{self.name}: high - low ({self.high - self.low:g}) must be a multiple of "
+                    f"step ({self.step:g}); set high to {fitted:.10g}"
+                )
 
     def to_distribution(self) -> BaseDistribution:
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
