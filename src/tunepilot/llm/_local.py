@@ -107,10 +107,12 @@ class LocalBackend:
         path = self.model_path or embedded_model_path()
         if not path.is_file():
             raise LLMConfigError(f"model file not found: {path}; give the path of a .gguf file")
-        threads = self.n_threads or free_cores()
-        key = (str(path.resolve()), self.n_ctx, threads)
+        # Threads are chosen at the first load only: a load-dependent key would load the
+        # model again whenever the machine got busier.
+        key = (str(path.resolve()), self.n_ctx, self.n_threads or 0)
         with _registry_lock:
             if key not in _models:
+                threads = self.n_threads or free_cores()
                 try:
                     from llama_cpp import Llama
                 except ImportError:

@@ -3,4 +3,7 @@
 Each one stands in for a real part only where a fault must be injected.
 """
 
-__all__: list[str] = []
+from tunepilot.testing._fake_llm import FakeLLM
+from tunepilot.testing._openai_server import FakeOpenAIServer
+
+__all__ = ["FakeLLM", "FakeOpenAIServer"]
