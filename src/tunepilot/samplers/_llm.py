@@ -7,7 +7,7 @@ import math
 import os
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,7 +214,7 @@ class LLMSampler(BaseSampler):
         self.fallback.before_trial(study, trial)
 
     def after_trial(
-        self, study: Study, trial: FrozenTrial, state: TrialState, values: list[float] | None
+        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
     ) -> None:
         self.fallback.after_trial(study, trial, state, values)
 
@@ -311,7 +311,7 @@ class LLMSampler(BaseSampler):
         completion = ask(messages)
         usage, latency, cached = completion.usage, completion.latency_s, completion.cached
         answer = parse_answer(completion, space)
-        proposals, errors = list(answer.proposals), list(answer.errors)
+        proposals, errors, rationale = list(answer.proposals), list(answer.errors), answer.rationale
         if errors:
             self.stats.count("invalid_responses")
         if errors and len(proposals) < self.batch_size:
@@ -334,11 +334,12 @@ class LLMSampler(BaseSampler):
                 if repaired.errors:
                     self.stats.count("invalid_responses")
                 proposals += repaired.proposals
+                rationale = rationale or repaired.rationale
                 errors = repaired.errors if repaired.proposals else errors + repaired.errors
         proposals = self._deduplicate(proposals, others, space)[: self.batch_size]
         self.stats.count("proposals", len(proposals))
         self.stats.count("repaired_params", sum(len(p.repairs) for p in proposals))
-        return _Call(proposals, answer.rationale, errors, usage, latency, digest, cached)
+        return _Call(proposals, rationale, errors, usage, latency, digest, cached)
 
     def _deduplicate(
         self, proposals: list[Proposal], trials: list[FrozenTrial], space: SearchSpace

@@ -49,7 +49,7 @@ def configuration_model(space: SearchSpace) -> type[BaseModel]:
     fields: dict[str, Any] = {
         f"p{i}": (Any, Field(alias=name)) for i, name in enumerate(space)
     }
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         "Configuration", __config__=ConfigDict(extra="ignore"), **fields
     )
 

@@ -114,7 +114,7 @@ class FloatParam:
             return False
         if self.step is not None:
             k = (value - self.low) / self.step
-            return abs(k - round(k)) < 1e-6
+            return bool(abs(k - round(k)) < 1e-6)
         return True
 
     def repair(self, value: Any) -> tuple[float, list[str]]:

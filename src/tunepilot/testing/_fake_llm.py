@@ -128,7 +128,9 @@ class FakeLLM:
             json.dumps({"configurations": [{**{n: 0 for n in names}, "extra": 1}]}),
             "```json\n" + good + "\n```",
             good.replace("{", "{'", 1),
-            '{"configurations": [{"%s": %s}]}' % (name, rng.choice(bad_values)),
+            '{"configurations": [{%s}]}' % ", ".join(  # every parameter, one of them hostile
+                f'"{n}": {rng.choice(bad_values) if n == name else "0"}' for n in names
+            ),
             good,
         ]
         text = rng.choice(bodies)
