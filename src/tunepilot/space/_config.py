@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from tunepilot.exceptions import SearchSpaceError
@@ -22,7 +23,9 @@ from tunepilot.space._params import CategoricalParam, FloatParam, IntParam, Para
 from tunepilot.space._space import SearchSpace
 
 _OWN_KEYS = {"type", "low", "high", "log", "step", "choices"}
-_WANDB_KEYS = {"values", "value", "min", "max", "distribution", "q", "parameters", "probabilities"}
+_WANDB_KEYS = {
+    "values", "value", "min", "max", "distribution", "q", "parameters", "probabilities", "mu", "sigma",
+}
 _UNBOUNDED = {"normal", "q_normal", "log_normal", "q_log_normal"}
 
 
@@ -44,6 +47,8 @@ def space_from_wandb(parameters: Mapping[str, Any]) -> SearchSpace:
 
 
 def _params(parameters: Mapping[str, Any], prefix: str) -> list[Param]:
+    if not isinstance(parameters, Mapping) or not parameters:
+        raise SearchSpaceError(f"{prefix}parameters must be a non-empty mapping of name to definition")
     params: list[Param] = []
     for key, spec in parameters.items():
         name = f"{prefix}{key}"
@@ -70,12 +75,14 @@ def _own(name: str, spec: Mapping[str, Any]) -> Param:
         if kind == "float":
             return FloatParam(
                 name, _num(name, spec, "low"), _num(name, spec, "high"),
-                log=bool(spec.get("log", False)), step=spec.get("step"),
+                log=_flag(name, spec, "log"),
+                step=_num(name, spec, "step") if spec.get("step") is not None else None,
             )
         if kind == "int":
             return IntParam(
                 name, _int(name, spec, "low"), _int(name, spec, "high"),
-                log=bool(spec.get("log", False)), step=int(spec.get("step", 1)),
+                log=_flag(name, spec, "log"),
+                step=_int(name, spec, "step") if "step" in spec else 1,
             )
         if kind == "categorical":
             choices = spec.get("choices")
@@ -85,6 +92,13 @@ def _own(name: str, spec: Mapping[str, Any]) -> Param:
     except KeyError as exc:
         raise SearchSpaceError(f"{name}: missing {exc.args[0]!r}") from None
     raise SearchSpaceError(f"{name}: type must be float, int or categorical, got {kind!r}")
+
+
+def _flag(name: str, spec: Mapping[str, Any], key: str) -> bool:
+    value = spec.get(key, False)
+    if not isinstance(value, bool):
+        raise SearchSpaceError(f"{name}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def _num(name: str, spec: Mapping[str, Any], key: str) -> float:
@@ -100,6 +114,9 @@ def _num(name: str, spec: Mapping[str, Any], key: str) -> float:
 
 
 def _int(name: str, spec: Mapping[str, Any], key: str) -> int:
+    given = spec[key]
+    if isinstance(given, int) and not isinstance(given, bool):
+        return given  # as given: a float would round bounds beyond 2**53
     value = _num(name, spec, key)
     if value != int(value):
         raise SearchSpaceError(f"{name}: {key} must be an integer, got {spec[key]!r}")
@@ -124,6 +141,8 @@ def _wandb(name: str, spec: Mapping[str, Any]) -> Param:
             "give 'min' and 'max' with a uniform or log-uniform distribution"
         )
     if "value" in spec or distribution == "constant":
+        if "value" not in spec:
+            raise SearchSpaceError(f"{name}: distribution 'constant' needs 'value'")
         return CategoricalParam(name, (spec["value"],))
     if "values" in spec or distribution == "categorical":
         values = spec.get("values")
@@ -142,10 +161,15 @@ def _wandb(name: str, spec: Mapping[str, Any]) -> Param:
     if distribution == "uniform":
         return FloatParam(name, low, high)
     if distribution == "q_uniform":
-        step = float(q if q is not None else 1.0)
+        step = _num(name, spec, "q") if q is not None else 1.0
+        if step <= 0:
+            raise SearchSpaceError(f"{name}: q must be > 0, got {q!r}")
         if both_int and step == int(step):
             return IntParam(name, int(low), int(low + (high - low) // step * step), step=int(step))
-        return FloatParam(name, low, low + math.floor((high - low) / step) * step, step=step)
+        # Decimal arithmetic: in floats, (0.3 - 0) / 0.1 == 2.9999999999999996.
+        d_low, d_step = Decimal(str(low)), Decimal(str(step))
+        top = float(d_low + (Decimal(str(high)) - d_low) // d_step * d_step)
+        return FloatParam(name, low, top, step=step)
     if distribution == "log_uniform_values":
         return FloatParam(name, low, high, log=True)
     if distribution == "log_uniform":  # bounds are natural-log exponents

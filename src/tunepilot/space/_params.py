@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 import sys
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, TypeAlias, TypeGuard
 
 from optuna.distributions import (
     BaseDistribution,
@@ -51,10 +52,16 @@ def _as_number(value: Any, name: str) -> tuple[float | int, list[str]]:
     return value, repairs
 
 
+def _is_finite_number(value: Any) -> TypeGuard[int | float]:
+    # math.isfinite(10**400) raises OverflowError; every int is finite.
+    return _is_number(value) and (isinstance(value, int) or math.isfinite(value))
+
+
 def _snap(value: float, low: float, high: float, step: float) -> float:
     n_steps = math.floor((high - low) / step + 1e-9)
     k = min(max(round((value - low) / step), 0), n_steps)
-    return low + k * step
+    # low + k * step can land a rounding error past high (0 + 3 * 0.1 > 0.3).
+    return min(low + k * step, high)
 
 
 def _to_unit(value: float, low: float, high: float, log: bool) -> float:
@@ -97,8 +104,11 @@ class FloatParam:
             if not _is_number(self.step) or self.step <= 0:
                 raise SearchSpaceError(f"{self.name}: step must be > 0, got {self.step!r}")
             # The same decimal test as Optuna, which would otherwise shrink the range itself.
-            if Decimal(str(self.high - self.low)) % Decimal(str(self.step)):
-                fitted = self.low + math.floor((self.high - self.low) / self.step) * self.step
+            span = Decimal(str(self.high)) - Decimal(str(self.low))
+            if span % Decimal(str(self.step)):
+                fitted = float(
+                    Decimal(str(self.low)) + span // Decimal(str(self.step)) * Decimal(str(self.step))
+                )
                 raise SearchSpaceError(
                     f"{self.name}: high - low ({self.high - self.low:g}) must be a multiple of "
                     f"step ({self.step:g}); set high to {fitted:.10g}"
@@ -108,7 +118,7 @@ class FloatParam:
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def contains(self, value: Any) -> bool:
-        if not _is_number(value) or not math.isfinite(value):
+        if not _is_finite_number(value):
             return False
         if not self.low <= value <= self.high:
             return False
@@ -181,7 +191,7 @@ class IntParam:
         return IntDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def contains(self, value: Any) -> bool:
-        if not _is_number(value) or not math.isfinite(value) or value != int(value):
+        if not _is_finite_number(value) or value != int(value):
             return False
         return self.low <= value <= self.high and (int(value) - self.low) % self.step == 0
 
@@ -190,7 +200,9 @@ class IntParam:
         clamped = min(max(number, self.low), self.high)
         if clamped != number:
             repairs.append(CLAMPED)
-        snapped = int(_snap(float(clamped), self.low, self.high, self.step))
+        # Fraction keeps ints beyond 2**53 exact, where float arithmetic would not.
+        k = round((Fraction(clamped) - self.low) / self.step)
+        snapped = self.low + min(max(k, 0), (self.high - self.low) // self.step) * self.step
         if snapped != clamped:
             repairs.append(SNAPPED)
         return snapped, repairs
