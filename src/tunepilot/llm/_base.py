@@ -84,6 +84,23 @@ class Backend(Protocol):
         ...
 
 
+class BackendWrapper:
+    """Base of backends that wrap another (retries, cache): the name is the inner one's."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    # Backend declares name as a plain attribute, so a read-only property would not
+    # satisfy the protocol.
+    @name.setter
+    def name(self, value: str) -> None:
+        self.inner.name = value
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from tunepilot.exceptions import LLMConfigError
-from tunepilot.llm._base import Backend, Completion, Message, Usage, prompt_hash
+from tunepilot.llm._base import Backend, BackendWrapper, Completion, Message, Usage, prompt_hash
 
 logger = logging.getLogger("tunepilot.llm")
 
 _FORMAT = 1
 
 
-class CachedBackend:
+class CachedBackend(BackendWrapper):
     """Answers repeated calls from a directory of saved responses.
 
     The key is :func:`~tunepilot.llm.prompt_hash` of the messages, the schema, the
@@ -54,7 +54,7 @@ class CachedBackend:
     """
 
     def __init__(self, inner: Backend, directory: str | os.PathLike[str]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.directory = Path(directory)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -65,16 +65,6 @@ class CachedBackend:
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    # Backend declares name as a plain attribute, so a read-only property would not
-    # satisfy the protocol.
-    @name.setter
-    def name(self, value: str) -> None:
-        self.inner.name = value
 
     def complete(
         self,

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from tunepilot.exceptions import LLMConfigError, LLMError, LLMRateLimitError
-from tunepilot.llm._base import Backend, Completion, Message
+from tunepilot.llm._base import Backend, BackendWrapper, Completion, Message
 
 logger = logging.getLogger("tunepilot.llm")
 
 
-class RetryingBackend:
+class RetryingBackend(BackendWrapper):
     """Retries a backend's transient failures: timeouts, HTTP 429 and 5xx.
 
     Only errors whose ``retryable`` is true are retried (see
@@ -66,7 +66,7 @@ class RetryingBackend:
             raise LLMConfigError(
                 f"max_delay must be >= base_delay ({base_delay!r}), got {max_delay!r}"
             )
-        self.inner = inner
+        super().__init__(inner)
         self.max_retries = max_retries
         self.base_delay = float(base_delay)
         self.max_delay = float(max_delay)
@@ -77,16 +77,6 @@ class RetryingBackend:
         self._rng = random.Random(seed)
         # Samplers may share one backend between worker threads.
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    # Backend declares name as a plain attribute, so a read-only property would not
-    # satisfy the protocol.
-    @name.setter
-    def name(self, value: str) -> None:
-        self.inner.name = value
 
     def complete(
         self,
