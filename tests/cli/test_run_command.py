@@ -1,0 +1,222 @@
+"""``tunepilot run``: output, overrides, exit codes and error messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from tunepilot.cli import app
+
+runner = CliRunner()
+
+OBJECTIVE = """\
+def objective(config):
+    return (config["x"] - 1) ** 2
+"""
+
+
+def write_spec(tmp_path: Path, source: str = OBJECTIVE, **fields: Any) -> Path:
+    (tmp_path / "train.py").write_text(textwrap.dedent(source))
+    data: dict[str, Any] = {
+        "name": "cli",
+        "objective": "train:objective",
+        "direction": "minimize",
+        "n_trials": 4,
+        "seed": 0,
+        "sampler": "random",
+        "storage": f"sqlite:///{tmp_path / 'study.db'}",
+        "parameters": {"x": {"type": "float", "low": -3, "high": 3}},
+    }
+    data.update(fields)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def trials(storage: str, name: str = "cli") -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=storage).trials
+
+
+def assert_one_line_error(result: Any, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_run_shows_the_best_trial_and_a_summary(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    result = runner.invoke(app, ["run", str(spec)])
+    assert result.exit_code == 0, result.output
+    stored = trials(f"sqlite:///{tmp_path / 'study.db'}")
+    best = min(stored, key=lambda t: t.value if t.value is not None else float("inf"))
+    assert f"best trial #{best.number} of study 'cli'" in result.stdout
+    assert f"{best.value:.6g}" in result.stdout and f"{best.params['x']:.6g}" in result.stdout
+    assert "4 trials (4 complete)" in result.stdout
+    assert f"stored in sqlite:///{tmp_path / 'study.db'}" in result.stdout
+
+
+def test_json_prints_exactly_one_object(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """\
+        def objective(config):
+            print("chatty objective")
+            return config["x"]
+    """)
+    result = runner.invoke(app, ["run", str(spec), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["n_trials"] == 4 and data["states"] == {"COMPLETE": 4}
+    assert data["best_value"] == min(t.value for t in trials(data["storage"]))
+    assert data["best_params"].keys() == {"x"}
+    assert "chatty objective" in result.stderr
+
+
+def test_overrides_from_the_command_line(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    args = ["run", str(spec), "--json", "--storage", other, "--n-trials", "2"]
+    first = json.loads(runner.invoke(app, [*args, "--seed", "5"]).stdout)
+    again = json.loads(runner.invoke(app, [*args, "--seed", "5", "--storage",
+                                           f"sqlite:///{tmp_path / 'again.db'}"]).stdout)
+    assert first["storage"] == other and len(trials(other)) == 2
+    assert not (tmp_path / "study.db").exists()
+    assert first["best_params"] == again["best_params"]
+
+
+def test_missing_spec_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(tmp_path / "nope.yaml")])
+    assert_one_line_error(result, "nope.yaml: no such file")
+
+
+def test_invalid_spec_names_file_and_field(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, n_trials=0, direction="down")
+    result = runner.invoke(app, ["run", str(spec)])
+    assert_one_line_error(result, f"{spec}: ", "n_trials: ", "direction: ")
+
+
+def test_bad_parameter_definition(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, parameters={"x": {"type": "float", "low": 0, "high": 1,
+                                                  "log": True}})
+    result = runner.invoke(app, ["run", str(spec)])
+    assert_one_line_error(result, "parameters: x: a log-scaled range needs low > 0")
+
+
+def test_objective_that_cannot_be_imported(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, objective="train:fit")
+    result = runner.invoke(app, ["run", str(spec)])
+    assert_one_line_error(result, "objective: module 'train' has no 'fit'; it defines: objective")
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_bad_sampler_option(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, sampler={"name": "tpe", "startup_trials": 3})
+    result = runner.invoke(app, ["run", str(spec)])
+    assert_one_line_error(result, "sampler.startup_trials: unknown option for the tpe sampler")
+
+
+def test_misconfigured_model_fails_before_the_study_starts(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, sampler={"name": "llm", "model": " "})
+    result = runner.invoke(app, ["run", str(spec)])
+    assert_one_line_error(result, "model is empty; use 'local'")
+    assert not (tmp_path / "study.db").exists()
+
+
+def run_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    return subprocess.run(
+        [sys.executable, "-c", "from tunepilot.cli import main; main()", *args],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=120, check=False,
+    )
+
+
+def test_model_that_fails_at_the_first_trial_stops_with_one_line(tmp_path: Path) -> None:
+    # The model file is only opened by the first trial; the run must stop there, and
+    # say so in one line rather than with Optuna's traceback of the failed trial.
+    missing = tmp_path / "no-such-model.gguf"
+    spec = write_spec(tmp_path, sampler={"name": "llm", "model": f"local:{missing}"})
+    done = run_process("run", str(spec), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"error: model file not found: {missing}; give the path of a .gguf file"]
+    stored = trials(f"sqlite:///{tmp_path / 'study.db'}")
+    assert [t.state for t in stored] == [TrialState.FAIL]
+
+
+def test_failed_trials_are_reported_and_the_run_goes_on(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """\
+        def objective(config):
+            if config["x"] < 0:
+                raise ValueError("negative x diverged")
+            return config["x"]
+    """, n_trials=8)
+    result = runner.invoke(app, ["run", str(spec)])
+    assert result.exit_code == 0, result.output
+    stored = trials(f"sqlite:///{tmp_path / 'study.db'}")
+    failed = [t for t in stored if t.state == TrialState.FAIL]
+    assert len(stored) == 8 and failed
+    assert f"{len(failed)} failed; first, trial {failed[0].number}: ValueError: negative x " \
+           "diverged" in result.stdout
+
+
+def test_all_trials_failing_exits_1_with_the_reason(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "def objective(config):\n    return float('nan')\n", n_trials=3)
+    result = runner.invoke(app, ["run", str(spec), "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["states"] == {"FAIL": 3}
+    assert "all 3 trials failed; trial 0: the objective returned nan" in result.stderr
+
+
+def test_ctrl_c_exits_130_and_keeps_the_trials(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """\
+        calls = []
+        def objective(config):
+            calls.append(1)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return config["x"]
+    """, n_trials=10)
+    result = runner.invoke(app, ["run", str(spec)])
+    assert result.exit_code == 130
+    assert "interrupted: finished trials are stored in" in result.stderr
+    assert [t.state for t in trials(f"sqlite:///{tmp_path / 'study.db'}")] == [
+        TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL]
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("tunepilot ") and result.stdout.split()[1][0].isdigit()
+
+
+def test_real_process_keeps_stdout_for_json_and_logs_quiet(tmp_path: Path) -> None:
+    # Native code writes to file descriptor 1 directly; --json must survive that too.
+    spec = write_spec(tmp_path, """\
+        import os
+        def objective(config):
+            os.write(1, b"native noise\\n")
+            if config["x"] > 1:
+                raise RuntimeError("too big")
+            return config["x"]
+    """, n_trials=6)
+    done = run_process("run", str(spec), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n_trials"] == 6
+    assert done.stdout.count("\n") == 1
+    assert "native noise" in done.stderr
+    assert "RuntimeError('too big')" in done.stderr  # Optuna's warning for a failed trial
+    assert "finished with value" not in done.stderr  # Optuna's per-trial INFO lines
