@@ -47,7 +47,7 @@ def history(n_complete: int, seed: int = 0) -> optuna.Study:
 
 def prompt_for(study: optuna.Study, **kwargs) -> tuple[str, FakeLLM]:
     backend = FakeLLM("valid", seed=0)
-    study.sampler = LLMSampler(backend, search_space=SPACE, seed=0, **kwargs)
+    study.sampler = LLMSampler(backend, mode="llm", search_space=SPACE, seed=0, **kwargs)
     study.ask(SPACE)
     return backend.calls[0][0][1]["content"], backend
 
@@ -86,7 +86,7 @@ def test_embedded_model_prompt_tokens_flat_from_50_to_1000_trials():
     tokens = {}
     for n in (50, 1000):
         study = history(n)
-        study.sampler = LLMSampler("local", search_space=SPACE, seed=0)
+        study.sampler = LLMSampler("local", mode="llm", search_space=SPACE, seed=0)
         trial = study.ask(SPACE)
         tokens[n] = study._storage.get_trial(trial._trial_id).user_attrs["llm.prompt_tokens"]
     print(f"prompt tokens: {tokens}")

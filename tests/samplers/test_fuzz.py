@@ -19,7 +19,7 @@ from tunepilot.space import CategoricalParam, FloatParam, IntParam, Param
 from tunepilot.testing import FakeLLM
 
 TRIALS_PER_EXAMPLE = 50
-EXAMPLES = 200
+EXAMPLES = 220
 
 
 @st.composite
@@ -97,12 +97,15 @@ def test_hostile_answers_never_escape_and_never_leave_the_space():
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(data=st.data(), space=spaces(), seed=st.integers(0, 2**32 - 1),
-           batch_size=st.integers(1, 4))
-    def run(data: st.DataObject, space: SearchSpace, seed: int, batch_size: int) -> None:
+           batch_size=st.integers(1, 4), mode=st.sampled_from(["llm", "blend"]))
+    def run(data: st.DataObject, space: SearchSpace, seed: int, batch_size: int, mode: str) -> None:
         backend = Adversary(data.draw(drawn_bodies(space)), seed)
         sampler = LLMSampler(
-            backend, search_space=space, batch_size=batch_size, seed=seed,
-            fallback=optuna.samplers.RandomSampler(seed=seed),
+            backend, mode=mode, search_space=space, batch_size=batch_size, seed=seed,
+            # Blend mode calls the model every few trials only; calling it every trial
+            # keeps the number of hostile answers per example comparable.
+            refresh_every=1, n_startup_trials=3,
+            fallback=optuna.samplers.RandomSampler(seed=seed) if mode == "llm" else None,
         )
         study = optuna.create_study(sampler=sampler)
         distributions = space.to_optuna()
@@ -129,7 +132,8 @@ def test_hostile_answers_never_escape_and_never_leave_the_space():
         assert sources.count("fallback") == stats.fallback_trials
         assert sum(stats.fallback_reasons.values()) == stats.fallback_trials
         assert sources.count("llm") == stats.llm_trials
-        assert stats.llm_trials + stats.fallback_trials == len(trials)
+        assert sources.count("blend") == stats.blend_trials
+        assert stats.llm_trials + stats.blend_trials + stats.fallback_trials == len(trials)
         assert stats.calls == backend.answers
         answers_fed.append(backend.answers)
 

@@ -51,13 +51,18 @@ def good(lr: float = 1e-3, layers: int = 3, act: str = "relu", n: int = 1) -> di
     return {"configurations": configs, "rationale": "close to the best so far"}
 
 
+def llm_mode(model: Any, **kwargs: Any) -> LLMSampler:
+    """The sampler in pure-LLM mode, the subject of this module."""
+    return LLMSampler(model, mode="llm", **kwargs)
+
+
 def study_with(sampler: LLMSampler, direction: str = "minimize") -> optuna.Study:
     return optuna.create_study(sampler=sampler, direction=direction)
 
 
 def test_llm_trial_records_attributes_a_user_can_audit():
     backend = Scripted([good()])
-    sampler = LLMSampler(backend, search_space=SPACE, seed=0)
+    sampler = llm_mode(backend, search_space=SPACE, seed=0)
     study = study_with(sampler)
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
@@ -75,7 +80,7 @@ def test_llm_trial_records_attributes_a_user_can_audit():
 
 def test_out_of_range_and_off_step_values_are_clamped_snapped_and_recorded():
     backend = Scripted([{"configurations": [{"lr": 5.0, "layers": 4, "act": "TANH"}], "rationale": ""}])
-    sampler = LLMSampler(backend, search_space=SPACE, seed=0)
+    sampler = llm_mode(backend, search_space=SPACE, seed=0)
     study = study_with(sampler)
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
@@ -89,7 +94,7 @@ def test_out_of_range_and_off_step_values_are_clamped_snapped_and_recorded():
 
 def test_invalid_answer_gets_one_repair_round_trip():
     backend = Scripted(["not json at all", good(lr=2e-3)])
-    sampler = LLMSampler(backend, search_space=SPACE, seed=0)
+    sampler = llm_mode(backend, search_space=SPACE, seed=0)
     study = study_with(sampler)
     study.optimize(objective, n_trials=1)
     assert study.trials[0].user_attrs["llm.source"] == "llm"
@@ -105,7 +110,7 @@ def test_invalid_answer_gets_one_repair_round_trip():
 
 def test_still_invalid_after_repair_falls_back_and_is_counted(caplog):
     backend = Scripted(['{"configurations": [{"lr": NaN, "layers": 1, "act": "relu"}]}'])
-    sampler = LLMSampler(backend, search_space=SPACE, seed=0)
+    sampler = llm_mode(backend, search_space=SPACE, seed=0)
     study = study_with(sampler)
     with caplog.at_level(logging.WARNING, logger="tunepilot"):
         study.optimize(objective, n_trials=2)
@@ -119,7 +124,7 @@ def test_still_invalid_after_repair_falls_back_and_is_counted(caplog):
 
 @pytest.mark.parametrize("error", [LLMTimeoutError("slow"), LLMServerError("HTTP 500")])
 def test_backend_errors_fall_back(error):
-    sampler = LLMSampler(Scripted([error]), search_space=SPACE, seed=0)
+    sampler = llm_mode(Scripted([error]), search_space=SPACE, seed=0)
     study = study_with(sampler)
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
@@ -130,7 +135,7 @@ def test_backend_errors_fall_back(error):
 
 def test_repeated_failures_back_off_then_try_again():
     backend = Scripted([LLMServerError("down")])
-    sampler = LLMSampler(backend, search_space=SPACE, seed=0)
+    sampler = llm_mode(backend, search_space=SPACE, seed=0)
     study = study_with(sampler)
     study.optimize(objective, n_trials=6)
     # Three failed calls, one trial skipped, a fourth failed call, two trials skipped.
@@ -140,14 +145,14 @@ def test_repeated_failures_back_off_then_try_again():
 
 
 def test_configuration_errors_are_raised_not_hidden():
-    sampler = LLMSampler(Scripted([LLMConfigError("set OPENAI_API_KEY")]), search_space=SPACE)
+    sampler = llm_mode(Scripted([LLMConfigError("set OPENAI_API_KEY")]), search_space=SPACE)
     study = study_with(sampler)
     with pytest.raises(LLMConfigError, match="OPENAI_API_KEY"):
         study.optimize(objective, n_trials=1)
 
 
 def test_define_by_run_first_trial_uses_fallback_then_llm():
-    sampler = LLMSampler(FakeLLM("valid", seed=0), seed=0)
+    sampler = llm_mode(FakeLLM("valid", seed=0), seed=0)
     study = study_with(sampler)
     study.optimize(objective, n_trials=3)
     sources = [t.user_attrs["llm.source"] for t in study.trials]
@@ -158,7 +163,7 @@ def test_define_by_run_first_trial_uses_fallback_then_llm():
 
 def test_prompt_describes_the_space_direction_history_and_failures():
     backend = FakeLLM("valid", seed=0)
-    sampler = LLMSampler(
+    sampler = llm_mode(
         backend, search_space=SPACE, description="Tune a small MLP on MNIST.", seed=0
     )
     study = study_with(sampler, direction="maximize")
@@ -184,7 +189,7 @@ def test_prompt_describes_the_space_direction_history_and_failures():
 
 def test_duplicates_of_past_trials_are_moved_and_recorded():
     backend = Scripted([good(lr=1e-3)])
-    sampler = LLMSampler(backend, search_space=SPACE, seed=0)
+    sampler = llm_mode(backend, search_space=SPACE, seed=0)
     study = study_with(sampler)
     study.optimize(objective, n_trials=5)
     keys = {tuple(sorted(t.params.items())) for t in study.trials}
@@ -195,7 +200,7 @@ def test_duplicates_of_past_trials_are_moved_and_recorded():
 
 def test_batch_is_spread_over_trials_and_charged_once():
     backend = Scripted([good(n=4)])
-    sampler = LLMSampler(backend, search_space=SPACE, batch_size=4, seed=0)
+    sampler = llm_mode(backend, search_space=SPACE, batch_size=4, seed=0)
     study = study_with(sampler)
     study.optimize(objective, n_trials=4)
     assert len(backend.messages) == 1
@@ -206,7 +211,7 @@ def test_batch_is_spread_over_trials_and_charged_once():
 
 
 def test_threads_take_distinct_configurations_from_batches():
-    sampler = LLMSampler(FakeLLM("valid", seed=1), search_space=SPACE, batch_size=4, seed=0)
+    sampler = llm_mode(FakeLLM("valid", seed=1), search_space=SPACE, batch_size=4, seed=0)
     study = study_with(sampler)
     study.optimize(objective, n_trials=40, n_jobs=4)
     assert len(study.trials) >= 40
@@ -216,7 +221,7 @@ def test_threads_take_distinct_configurations_from_batches():
 
 def test_seeded_run_is_replayed_from_the_response_cache(tmp_path):
     def run(backend: Any) -> list[dict[str, Any]]:
-        sampler = LLMSampler(backend, search_space=SPACE, seed=7, cache_dir=tmp_path / "cache")
+        sampler = llm_mode(backend, search_space=SPACE, seed=7, cache_dir=tmp_path / "cache")
         study = study_with(sampler)
         study.optimize(objective, n_trials=8)
         return [t.params for t in study.trials]
@@ -241,10 +246,10 @@ def test_seeded_run_is_replayed_from_the_response_cache(tmp_path):
 )
 def test_bad_arguments_are_refused_with_the_name(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        LLMSampler(FakeLLM(), **kwargs)
+        llm_mode(FakeLLM(), **kwargs)
 
 
 def test_unknown_model_type_is_a_config_error():
-    sampler = LLMSampler(42, search_space=SPACE)  # type: ignore[arg-type]
+    sampler = llm_mode(42, search_space=SPACE)  # type: ignore[arg-type]
     with pytest.raises(LLMConfigError, match="model string or a Backend"):
         study_with(sampler).optimize(objective, n_trials=1)

@@ -24,7 +24,9 @@ space = {
     "act": CategoricalDistribution(["relu", "gelu", "tanh"]),
 }
 storage = open_storage(url)
-sampler = LLMSampler(FakeLLM("valid", seed=seed), search_space=space, batch_size=4, seed=seed)
+sampler = LLMSampler(
+    FakeLLM("valid", seed=seed), mode="llm", search_space=space, batch_size=4, seed=seed
+)
 study = optuna.load_study(study_name="shared", storage=storage, sampler=sampler)
 
 def objective(trial):

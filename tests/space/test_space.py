@@ -136,10 +136,13 @@ def test_json_schema_structure(space: SearchSpace) -> None:
     assert schema == {
         "type": "object",
         "properties": {
-            "lr": {"type": "number", "minimum": 1e-5, "maximum": 1e-1},
-            "layers": {"type": "integer", "minimum": 1, "maximum": 8},
-            "dropout": {"type": "number", "minimum": 0.0, "maximum": 0.5},
-            "optimizer": {"enum": ["adam", "sgd"]},
+            "lr": {"type": "number", "minimum": 1e-5, "maximum": 1e-1,
+                   "description": "float in [1e-05, 0.1], log scale"},
+            "layers": {"type": "integer", "minimum": 1, "maximum": 8,
+                       "description": "int in [1, 8]"},
+            "dropout": {"type": "number", "minimum": 0.0, "maximum": 0.5,
+                        "description": "float in [0, 0.5], step 0.1"},
+            "optimizer": {"enum": ["adam", "sgd"], "description": 'one of "adam", "sgd"'},
         },
         "required": ["lr", "layers", "dropout", "optimizer"],
         "additionalProperties": False,

@@ -25,6 +25,7 @@ from tunepilot.exceptions import (
 )
 from tunepilot.llm import Backend, Completion, Usage, prompt_hash
 from tunepilot.llm._factory import make_backend
+from tunepilot.samplers._blend import Blender
 from tunepilot.samplers._context import ContextOptions, build_messages
 from tunepilot.samplers._response import Proposal, parse_answer, response_schema
 from tunepilot.samplers._stats import LLMStats
@@ -72,7 +73,13 @@ class _Call:
 
 
 class LLMSampler(BaseSampler):
-    """An Optuna sampler that asks a language model for complete trial configurations.
+    """An Optuna sampler guided by a language model's proposals.
+
+    ``mode="blend"`` (the default) turns the model's proposals into a prior π(x) that
+    weights TPE's acquisition by π(x)^(β/n), with β calibrated by how well trials near
+    the prior have done (the math is in :mod:`tunepilot.samplers._blend`): good advice
+    speeds the search up, bad advice fades out. ``mode="llm"`` runs the model's
+    proposals themselves, as described below.
 
     Before each call the sampler rebuilds a context from the study (the description,
     the parameters with type, bounds, scale and step, the direction, the best and the
@@ -90,8 +97,13 @@ class LLMSampler(BaseSampler):
     takes the first, the rest are enqueued in the study, so parallel workers (threads
     with ``n_jobs`` or processes sharing a storage) each take a distinct one.
 
-    Every trial it drives gets the user attributes ``llm.source`` (``"llm"`` or
-    ``"fallback"``), ``llm.rationale``, ``llm.prompt_tokens``,
+    In blend mode the model is asked for ``batch_size`` proposals at the first trial
+    and again every ``refresh_every`` completed trials (seeing the history); each
+    trial records ``llm.source == "blend"``, ``llm.blend_part`` (``prior``, ``tpe``
+    or ``random``: which part chose it) and ``llm.beta``.
+
+    Every trial it drives gets the user attributes ``llm.source`` (``"llm"``,
+    ``"blend"`` or ``"fallback"``), ``llm.rationale``, ``llm.prompt_tokens``,
     ``llm.completion_tokens``, ``llm.cost_usd`` (a call's usage split over its
     configurations), ``llm.latency_s``, ``llm.repairs`` (names of repaired
     parameters), ``llm.repair_details``, ``llm.prompt_hash``, ``llm.model``,
@@ -106,8 +118,10 @@ class LLMSampler(BaseSampler):
         search_space: the space to propose in. Without it the space is inferred from
             the study's trials, and the first trial of a define-by-run objective is
             chosen by the fallback sampler.
-        batch_size: configurations per call.
-        fallback: sampler used when the LLM fails; ``TPESampler(seed=seed)`` by default.
+        mode: ``"blend"`` or ``"llm"``.
+        batch_size: configurations per call; 1 in llm mode, 4 in blend mode by default.
+        fallback: sampler used when the LLM fails (llm mode); ``TPESampler(seed=seed)`` by
+            default. Blend mode blends with its own TPE, which is also its fallback.
         seed: makes the call seeds, the deduplication moves and the default fallback
             reproducible; with ``cache_dir``, a run can be replayed exactly.
         temperature: sampling temperature of the model.
@@ -117,6 +131,10 @@ class LLMSampler(BaseSampler):
         api_base: base URL of an OpenAI-compatible server.
         context_trials: how many best and how many recent trials the prompt shows.
         max_prompt_tokens: budget of the prompt (estimated at 4 characters a token).
+        beta: β₀, the prior's base weight in blend mode.
+        prior_epsilon: mass of the uniform component of the prior.
+        refresh_every: completed trials between calls in blend mode.
+        n_startup_trials: trials before TPE's model takes over in blend mode.
 
     Raises:
         ValueError: an argument is out of range.
@@ -148,7 +166,8 @@ class LLMSampler(BaseSampler):
         *,
         description: str | None = None,
         search_space: SearchSpace | Mapping[str, BaseDistribution] | None = None,
-        batch_size: int = 1,
+        mode: str = "blend",
+        batch_size: int | None = None,
         fallback: BaseSampler | None = None,
         seed: int | None = None,
         temperature: float = 0.8,
@@ -158,7 +177,15 @@ class LLMSampler(BaseSampler):
         api_base: str | None = None,
         context_trials: int = 5,
         max_prompt_tokens: int = 1500,
+        beta: float = 10.0,
+        prior_epsilon: float = 0.1,
+        refresh_every: int = 10,
+        n_startup_trials: int = 10,
     ) -> None:
+        if mode not in ("blend", "llm"):
+            raise ValueError(f"mode must be 'blend' or 'llm', got {mode!r}")
+        if batch_size is None:
+            batch_size = 4 if mode == "blend" else 1
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0 <= temperature <= 2:
@@ -169,14 +196,35 @@ class LLMSampler(BaseSampler):
             raise ValueError(f"context_trials must be >= 0, got {context_trials}")
         if max_prompt_tokens < 200:
             raise ValueError(f"max_prompt_tokens must be >= 200, got {max_prompt_tokens}")
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        if refresh_every < 1:
+            raise ValueError(f"refresh_every must be >= 1, got {refresh_every}")
+        if mode == "blend" and fallback is not None:
+            raise ValueError(
+                "blend mode blends with its own TPE, which is also its fallback; "
+                "use mode='llm' to choose a fallback sampler"
+            )
         self.model = model
         self.description = description
         self.search_space = (
             search_space if search_space is None or isinstance(search_space, SearchSpace)
             else SearchSpace.from_optuna(search_space)
         )
+        self.mode = mode
         self.batch_size = batch_size
-        self.fallback = fallback if fallback is not None else TPESampler(seed=seed)
+        self.beta = beta
+        self.prior_epsilon = prior_epsilon
+        self.refresh_every = refresh_every
+        self.n_startup_trials = n_startup_trials
+        self._blender = (
+            Blender(beta=beta, epsilon=prior_epsilon, n_startup_trials=n_startup_trials, seed=seed)
+            if mode == "blend" else None
+        )
+        self.fallback: BaseSampler = (
+            self._blender.tpe if self._blender is not None
+            else fallback if fallback is not None else TPESampler(seed=seed)
+        )
         self.seed = seed
         self.temperature = temperature
         self.timeout = timeout
@@ -251,6 +299,14 @@ class LLMSampler(BaseSampler):
                 study, trial, search_space, "backing_off",
                 f"the LLM failed {self._consecutive_failures} times in a row; trying it again later",
             )
+        if self._blender is not None:
+            # Like TPE, leave single-valued parameters to Optuna, which sets them itself.
+            varying = {n: d for n, d in search_space.items() if not d.single()}
+            if not varying:
+                return {}
+            return self._sample_blend(
+                study, trial, varying, SearchSpace.from_optuna(varying), self._blender
+            )
         space = SearchSpace.from_optuna(search_space)
         try:
             call = self._call(study, trial, space)
@@ -273,6 +329,66 @@ class LLMSampler(BaseSampler):
         self._set_attrs(study, trial, self._attrs(trial, call, first, share))
         self.stats.count("llm_trials")
         return dict(first.values)
+
+    def _sample_blend(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+        space: SearchSpace,
+        blender: Blender,
+    ) -> dict[str, Any]:
+        n_complete = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        call: _Call | None = None
+        error: LLMError | None = None
+        with self._lock:
+            due = blender.prior is None or n_complete >= blender.refreshed_at + self.refresh_every
+            if due:  # one refresh per step, however many threads are sampling
+                blender.refreshed_at = n_complete
+        if due:
+            try:
+                call = self._call(study, trial, space)
+            except LLMConfigError:
+                raise
+            except LLMError as exc:
+                self._record_failure()
+                error = exc
+            else:
+                if call.proposals:
+                    blender.add(space, [p.values for p in call.proposals], n_complete)
+        if blender.prior is None:
+            if error is not None:
+                return self._use_fallback(study, trial, search_space, _reason_key(error), str(error))
+            errors = "; ".join(call.errors[:3]) if call is not None else "no proposals yet"
+            return self._use_fallback(
+                study, trial, search_space, "invalid_output", f"no usable configuration: {errors}",
+                call,
+            )
+        if error is not None:
+            _logger.warning(
+                "trial %d: refreshing the LLM prior failed (%s); blending with the previous one",
+                trial.number, error,
+            )
+        params, part, beta = blender.sample(study, trial, search_space)
+        attrs: dict[str, Any] = {
+            "llm.source": "blend", "llm.blend_part": part, "llm.beta": round(beta, 4),
+        }
+        if call is not None:
+            attrs.update(
+                {
+                    "llm.rationale": call.rationale,
+                    "llm.prompt_tokens": call.usage.prompt_tokens,
+                    "llm.completion_tokens": call.usage.completion_tokens,
+                    "llm.cost_usd": call.usage.cost_usd,
+                    "llm.latency_s": round(call.latency_s, 4),
+                    "llm.prompt_hash": call.prompt_hash,
+                    "llm.model": self.backend.name,
+                    "llm.proposals": len(call.proposals),
+                }
+            )
+        self._set_attrs(study, trial, attrs)
+        self.stats.count("blend_trials")
+        return params
 
     def sample_independent(
         self,

@@ -17,7 +17,8 @@ class LLMStats:
     Attributes:
         calls: LLM requests sent, repair round trips included.
         proposals: configurations the LLM proposed that fit the space after repair.
-        llm_trials: trials that ran an LLM configuration.
+        llm_trials: trials that ran an LLM configuration (llm mode).
+        blend_trials: trials chosen by the blend of the LLM prior and TPE (blend mode).
         fallback_trials: trials the fallback sampler chose; why, in ``fallback_reasons``.
         invalid_responses: answers with at least one unusable configuration.
         repair_round_trips: follow-up requests that asked the model to fix its answer.
@@ -28,6 +29,7 @@ class LLMStats:
     calls: int = 0
     proposals: int = 0
     llm_trials: int = 0
+    blend_trials: int = 0
     fallback_trials: int = 0
     invalid_responses: int = 0
     repair_round_trips: int = 0

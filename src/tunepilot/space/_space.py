@@ -120,7 +120,9 @@ class SearchSpace(Mapping[str, Param]):
         """JSON schema of one configuration, for structured LLM output."""
         return {
             "type": "object",
-            "properties": {n: p.json_schema() for n, p in self._params.items()},
+            "properties": {
+                n: {**p.json_schema(), "description": p.describe()} for n, p in self._params.items()
+            },
             "required": list(self._params),
             "additionalProperties": False,
         }

@@ -3,7 +3,8 @@
 Each one stands in for a real part only where a fault must be injected.
 """
 
+from tunepilot.testing._controlled_prior import ControlledPrior
 from tunepilot.testing._fake_llm import FakeLLM
 from tunepilot.testing._openai_server import FakeOpenAIServer
 
-__all__ = ["FakeLLM", "FakeOpenAIServer"]
+__all__ = ["ControlledPrior", "FakeLLM", "FakeOpenAIServer"]

@@ -1,0 +1,160 @@
+"""Blending LLM advice with TPE: a prior-weighted acquisition with trust calibration.
+
+The LLM's proposals define a prior density π(x) (see :mod:`._prior`). With ``n``
+completed trials, TPE splits them into good (density l) and bad (density g) and
+scores candidates x, drawn both from l and from π, by
+
+    a(x) = log l(x) - log g(x) + (β / n) · log π(x)
+
+that is TPE's l(x)/g(x) times π(x)^(β/n), as in πBO: the prior's pull fades as
+evidence accumulates. Before TPE has ``n_startup_trials`` trials (when plain TPE
+samples at random) a trial is drawn from π with probability β / (β + β₀), else
+uniformly.
+
+β adapts to how useful the advice has been on this study (trust calibration). Let
+AUC be the probability that a completed trial the prior chose beats one chosen
+otherwise (by TPE or at random), shrunk towards ½ while either group is small:
+AUC̃ = ½ + (AUC − ½) · m / (m + 3), m the smaller group's size. Then
+β = β₀ · clip(1 + 6 (AUC̃ − ½), 0, 3): advice whose trials win raises β up to 3β₀;
+advice whose trials lose drives β to 0, which is plain TPE.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import TPESampler
+from optuna.samplers._tpe.sampler import _split_trials, default_gamma
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from tunepilot.samplers._prior import Prior
+from tunepilot.space import SearchSpace
+
+#: Parts of the blend that can choose a trial, recorded as ``llm.blend_part``.
+PRIOR, TPE, RANDOM = "prior", "tpe", "random"
+
+
+def trust(trials: Sequence[FrozenTrial], direction: StudyDirection) -> float:
+    """t = AUC̃ − ½: how trials drawn from the prior rank against the others.
+
+    AUC is the probability that a completed trial the prior chose beats one chosen
+    otherwise (ties count half). It is shrunk towards ½ while either group is small:
+    AUC̃ = ½ + (AUC − ½) · m / (m + 3), m the smaller group's size.
+    """
+    sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+    ours: list[float] = []
+    others: list[float] = []
+    for t in trials:
+        if t.value is None:
+            continue
+        (ours if t.user_attrs.get("llm.blend_part") == PRIOR else others).append(sign * t.value)
+    m = min(len(ours), len(others))
+    if m == 0:
+        return 0.0
+    a, b = np.array(ours)[:, None], np.array(others)[None, :]
+    auc = float(((a > b) + 0.5 * (a == b)).mean())
+    return (auc - 0.5) * m / (m + 3)
+
+
+class BlendTPESampler(TPESampler):
+    """TPE whose candidates and acquisition also come from an LLM prior.
+
+    Used by :class:`~tunepilot.LLMSampler` in ``mode="blend"``; on its own it is
+    plain TPE.
+    """
+
+    def sample_blended(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+        prior: Prior,
+        weight: float,
+    ) -> tuple[dict[str, Any], str]:
+        """Choose parameters by the prior-weighted acquisition; return them and the winning pool."""
+        states = [TrialState.COMPLETE, TrialState.PRUNED]
+        if self._constant_liar:
+            states.append(TrialState.RUNNING)
+        trials = [
+            t for t in study._get_trials(deepcopy=False, states=tuple(states), use_cache=False)
+            if t.number != trial.number
+        ]
+        gamma = self._gamma or default_gamma
+        n = sum(t.state != TrialState.RUNNING for t in trials)
+        below, above = _split_trials(study, trials, gamma(n))
+        mpe_below = self._build_parzen_estimator(study, search_space, below, handle_below=True)
+        mpe_above = self._build_parzen_estimator(study, search_space, above, handle_below=False)
+
+        from_tpe = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
+        from_prior = prior.sample(self._rng.rng, self._n_ei_candidates)
+        candidates = {
+            name: np.concatenate(
+                [from_tpe[name], [dist.to_internal_repr(c[name]) for c in from_prior]]
+            )
+            for name, dist in search_space.items()
+        }
+        size = 2 * self._n_ei_candidates
+        external = [
+            {name: dist.to_external_repr(candidates[name][i]) for name, dist in search_space.items()}
+            for i in range(size)
+        ]
+        scores = self._compute_acquisition_func(candidates, mpe_below, mpe_above)
+        scores = scores + weight * prior.log_pdf(external)
+        best = int(np.argmax(scores))
+        return external[best], TPE if best < self._n_ei_candidates else PRIOR
+
+
+class Blender:
+    """The state of one blend: proposals so far, the prior over them, β₀ and the TPE part."""
+
+    def __init__(
+        self,
+        *,
+        beta: float,
+        epsilon: float,
+        n_startup_trials: int,
+        seed: int | None,
+    ) -> None:
+        self.beta0 = beta
+        self.epsilon = epsilon
+        self.n_startup_trials = n_startup_trials
+        self.tpe = BlendTPESampler(seed=seed, n_startup_trials=n_startup_trials)
+        self.proposals: list[dict[str, Any]] = []
+        self.prior: Prior | None = None
+        self.refreshed_at = -1
+        self._rng = np.random.RandomState(seed)
+        self._lock = threading.Lock()
+
+    def add(self, space: SearchSpace, proposals: Sequence[dict[str, Any]], n_complete: int) -> None:
+        with self._lock:
+            self.proposals += [dict(p) for p in proposals]
+            usable = [p for p in self.proposals if space.contains(p)]
+            self.prior = Prior(space, usable, epsilon=self.epsilon) if usable else None
+            self.refreshed_at = n_complete
+
+    def beta(self, study: Study) -> float:
+        if self.prior is None:
+            return 0.0
+        complete = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
+        return self.beta0 * float(np.clip(1 + 6 * trust(complete, study.direction), 0, 3))
+
+    def sample(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> tuple[dict[str, Any], str, float]:
+        """Parameters for ``trial`` (empty: let the independent sampler draw), the part, β."""
+        assert self.prior is not None
+        beta = self.beta(study)
+        n = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        if n < self.n_startup_trials:
+            with self._lock:
+                draw = self._rng.random_sample()
+                if draw < beta / (beta + self.beta0):
+                    return self.prior.sample(self._rng, 1)[0], PRIOR, beta
+            return {}, RANDOM, beta
+        params, part = self.tpe.sample_blended(study, trial, search_space, self.prior, beta / n)
+        return params, part, beta

@@ -1,0 +1,146 @@
+"""The LLM prior: a density over the search space built from the model's proposals.
+
+Each parameter is mapped to [0, 1] (log-scaled ones in log space). Over ``m``
+proposals ``p_1..p_m`` the prior is
+
+    π(x) = (1 - ε) · (1/m) Σ_j Π_d K_d(x_d; p_jd) + ε · U(x)
+
+with a Gaussian kernel of bandwidth ``h`` (truncated to [0, 1] and renormalised) for
+numeric dimensions, and for a categorical dimension with ``k`` choices the smoothed
+frequency kernel ``K(x; p) = 1 - η`` if ``x == p`` else ``η / (k - 1)``; U is the
+uniform density (1 on the unit cube, 1/k for each categorical). The ε of
+uniform mass means no configuration has zero prior probability, so a wrong prior
+slows the search down but cannot exclude the optimum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tunepilot.space import CategoricalParam, SearchSpace
+
+_SQRT2 = math.sqrt(2.0)
+_erf = np.vectorize(math.erf, otypes=[float])
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    return np.asarray(0.5 * (1.0 + _erf(z / _SQRT2)), dtype=float)
+
+
+class Prior:
+    """A kernel density over ``space`` centred on LLM proposals, with ε uniform mass.
+
+    Args:
+        space: the search space.
+        proposals: configurations inside ``space``.
+        epsilon: mass of the uniform component.
+        bandwidth: kernel width in the unit cube, one for all or one per numeric
+            dimension; ``None`` uses Scott's rule per dimension, within [0.03, 0.3].
+        eta: probability mass a categorical kernel spreads over the other choices.
+
+    Example:
+        .. code-block:: python
+
+            space = SearchSpace([FloatParam("x", 0.0, 1.0)])
+            prior = Prior(space, [{"x": 0.2}, {"x": 0.25}])
+            assert prior.log_pdf([{"x": 0.2}])[0] > prior.log_pdf([{"x": 0.9}])[0]
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        proposals: Sequence[Mapping[str, Any]],
+        *,
+        epsilon: float = 0.1,
+        bandwidth: float | np.ndarray | None = None,
+        eta: float = 0.2,
+    ) -> None:
+        if not proposals:
+            raise ValueError("a prior needs at least one proposal")
+        if not 0 < epsilon < 1:
+            raise ValueError(f"epsilon must be in (0, 1), got {epsilon}")
+        self.space = space
+        self.epsilon = epsilon
+        self.eta = eta
+        self._numeric = [p for p in space.values() if not isinstance(p, CategoricalParam)]
+        self._categorical = [p for p in space.values() if isinstance(p, CategoricalParam)]
+        self.centres = self._to_unit(proposals)
+        self.bandwidth = bandwidth if bandwidth is not None else self._scott(self.centres)
+        self.codes = self._to_codes(proposals)
+        # The uniform density over the unit cube times every categorical's choices.
+        self._log_uniform = math.log(epsilon) - sum(math.log(len(p.choices)) for p in self._categorical)
+
+    @staticmethod
+    def _scott(centres: np.ndarray) -> np.ndarray:
+        """Per-dimension bandwidth by Scott's rule, kept within [0.03, 0.3] of the unit range."""
+        m, d = centres.shape
+        if m < 2:
+            return np.full(d, 0.1)
+        return np.asarray(np.clip(centres.std(axis=0) * m ** (-1 / (d + 4)), 0.03, 0.3), dtype=float)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def _to_unit(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        return np.array(
+            [[p.to_unit(c[p.name]) for p in self._numeric] for c in configs],
+            dtype=float,
+        ).reshape(len(configs), len(self._numeric))
+
+    def _to_codes(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        return np.array(
+            [[p.index(c[p.name]) for p in self._categorical] for c in configs],
+            dtype=int,
+        ).reshape(len(configs), len(self._categorical))
+
+    def log_pdf(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """log π(x) for each configuration (inside the space)."""
+        units, codes = self._to_unit(configs), self._to_codes(configs)
+        h = self.bandwidth
+        # Kernel mass inside [0, 1], per centre and dimension, to renormalise the truncation.
+        mass = _normal_cdf((1 - self.centres) / h) - _normal_cdf(-self.centres / h)
+        z = (units[:, None, :] - self.centres[None, :, :]) / h
+        log_k = -0.5 * z**2 - np.log(h * math.sqrt(2 * math.pi)) - np.log(mass)[None, :, :]
+        log_kernel = log_k.sum(axis=2)
+        for i, param in enumerate(self._categorical):
+            k = len(param.choices)
+            if k == 1:
+                continue
+            same = codes[:, None, i] == self.codes[None, :, i]
+            log_kernel += np.where(same, math.log(1 - self.eta), math.log(self.eta / (k - 1)))
+        log_mix = np.logaddexp.reduce(log_kernel, axis=1) - math.log(len(self))
+        return np.asarray(
+            np.logaddexp(math.log(1 - self.epsilon) + log_mix, self._log_uniform), dtype=float
+        )
+
+    def sample(self, rng: np.random.RandomState, size: int) -> list[dict[str, Any]]:
+        """Draw ``size`` configurations from π."""
+        out = []
+        for _ in range(size):
+            if rng.random_sample() < self.epsilon:
+                u = rng.random_sample(len(self._numeric))
+                codes = [rng.randint(len(p.choices)) for p in self._categorical]
+            else:
+                j = rng.randint(len(self))
+                u = self.centres[j] + self.bandwidth * rng.normal(0.0, 1.0, len(self._numeric))
+                # Reflect at the borders (a truncated kernel, as in log_pdf).
+                u = np.abs(u)
+                u = np.where(u > 1, 2 - u, u).clip(0.0, 1.0)
+                codes = []
+                for i, param in enumerate(self._categorical):
+                    k = len(param.choices)
+                    code = int(self.codes[j, i])
+                    if k > 1 and rng.random_sample() < self.eta:
+                        code = (code + 1 + rng.randint(k - 1)) % k
+                    codes.append(code)
+            config: dict[str, Any] = {}
+            for value, numeric in zip(u, self._numeric):
+                config[numeric.name] = numeric.from_unit(float(value))
+            for code, categorical in zip(codes, self._categorical):
+                config[categorical.name] = categorical.choices[code]
+            out.append({n: config[n] for n in self.space})
+        return out

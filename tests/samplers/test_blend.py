@@ -1,0 +1,116 @@
+"""LLMSampler in blend mode: the LLM prior and TPE together."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+
+from tunepilot import LLMSampler
+from tunepilot.exceptions import LLMServerError
+from tunepilot.testing import ControlledPrior, FakeLLM
+
+D = 4
+SPACE = {f"x{i}": FloatDistribution(-5.0, 5.0) for i in range(D)}
+OPTIMUM = {f"x{i}": 1.5 - i for i in range(D)}
+WORST = {f"x{i}": -4.5 if OPTIMUM[f"x{i}"] > 0 else 4.5 for i in range(D)}
+
+
+def sphere(trial: optuna.Trial) -> float:
+    return sum((trial.suggest_float(n, -5.0, 5.0) - OPTIMUM[n]) ** 2 for n in SPACE)
+
+
+def best_after(sampler: optuna.samplers.BaseSampler, n: int) -> float:
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(sphere, n_trials=n)
+    return study.best_value
+
+
+def blend(advice: Any, seed: int, **kwargs: Any) -> LLMSampler:
+    return LLMSampler(advice, mode="blend", search_space=SPACE, seed=seed, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def quiet():
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def test_informative_advice_beats_tpe_early():
+    seeds = range(4)
+    ours = [best_after(blend(ControlledPrior(OPTIMUM, 0.05, seed=s), s), 10) for s in seeds]
+    tpe = [best_after(optuna.samplers.TPESampler(seed=s), 10) for s in seeds]
+    assert np.mean(ours) < 0.5 * np.mean(tpe), (ours, tpe)
+
+
+def test_misleading_advice_is_distrusted_and_search_recovers():
+    seeds = range(4)
+    samplers = [blend(ControlledPrior(WORST, 0.05, seed=s), s) for s in seeds]
+    studies = []
+    for s, sampler in zip(seeds, samplers):
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(sphere, n_trials=30)
+        studies.append(study)
+    tpe = [best_after(optuna.samplers.TPESampler(seed=s), 30) for s in seeds]
+    final_betas = [s.trials[-1].user_attrs["llm.beta"] for s in studies]
+    # β₀ is 10: bad advice is trusted far less than at the start.
+    assert max(final_betas) < 5 and np.mean(final_betas) < 3, final_betas
+    assert np.mean([s.best_value for s in studies]) < 2 * np.mean(tpe) + 1.0
+
+
+def test_trials_record_source_part_and_beta():
+    sampler = blend(FakeLLM("valid", seed=0), 0, refresh_every=5)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(sphere, n_trials=16)
+    attrs = [t.user_attrs for t in study.trials]
+    assert {a["llm.source"] for a in attrs} == {"blend"}
+    assert {a["llm.blend_part"] for a in attrs} <= {"prior", "tpe", "random"}
+    assert all(a["llm.beta"] >= 0 for a in attrs)
+    assert "tpe" in {a["llm.blend_part"] for a in attrs[10:]} | {"prior"}
+    # Called at trial 0, then after every 5 completed trials: trials 0, 5, 10, 15.
+    callers = [t.number for t in study.trials if "llm.prompt_hash" in t.user_attrs]
+    assert callers == [0, 5, 10, 15]
+    assert all(t.user_attrs["llm.proposals"] == 4 for t in study.trials if t.number in callers)
+    assert sampler.stats.blend_trials == 16 and sampler.stats.calls == 4
+
+
+class Failing:
+    name = "failing"
+
+    def complete(self, messages, *, schema, temperature=0.7, seed=None, max_tokens=512):
+        raise LLMServerError("the provider is down")
+
+
+def test_without_any_advice_blend_is_counted_fallback_to_tpe(caplog):
+    sampler = blend(Failing(), 0)
+    with caplog.at_level(logging.WARNING, logger="tunepilot"):
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(sphere, n_trials=5)
+    assert [t.user_attrs["llm.source"] for t in study.trials] == ["fallback"] * 5
+    assert sampler.stats.fallback_trials == 5
+    assert sum(sampler.stats.fallback_reasons.values()) == 5
+
+
+def test_a_failed_refresh_keeps_blending_with_the_earlier_prior():
+    class FailsLater(FakeLLM):
+        def complete(self, messages, **kwargs):
+            if self.calls:
+                raise LLMServerError("down after the first call")
+            return super().complete(messages, **kwargs)
+
+    sampler = blend(FailsLater("valid", seed=0), 0, refresh_every=3)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(sphere, n_trials=8)
+    assert {t.user_attrs["llm.source"] for t in study.trials} == {"blend"}
+
+
+def test_blend_refuses_a_fallback_sampler():
+    with pytest.raises(ValueError, match="mode='llm'"):
+        LLMSampler(FakeLLM(), mode="blend", fallback=optuna.samplers.RandomSampler())
+
+
+def test_blend_is_the_default_mode():
+    assert LLMSampler(FakeLLM()).mode == "blend"
