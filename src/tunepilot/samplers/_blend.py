@@ -2,7 +2,8 @@
 
 The LLM's proposals define a prior density π(x) (see :mod:`._prior`). With ``n``
 completed trials, TPE splits them into good (density l) and bad (density g) and
-scores candidates x, drawn both from l and from π, by
+scores candidates x, drawn from l and from π (TPE's usual 24, shared between them in
+the proportion β / (β + β₀)), by
 
     a(x) = log l(x) - log g(x) + (β / n) · log π(x)
 
@@ -75,6 +76,7 @@ class BlendTPESampler(TPESampler):
         search_space: dict[str, BaseDistribution],
         prior: Prior,
         weight: float,
+        prior_share: float,
     ) -> tuple[dict[str, Any], str]:
         """Choose parameters by the prior-weighted acquisition; return them and the winning pool."""
         states = [TrialState.COMPLETE, TrialState.PRUNED]
@@ -90,23 +92,26 @@ class BlendTPESampler(TPESampler):
         mpe_below = self._build_parzen_estimator(study, search_space, below, handle_below=True)
         mpe_above = self._build_parzen_estimator(study, search_space, above, handle_below=False)
 
-        from_tpe = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
-        from_prior = prior.sample(self._rng.rng, self._n_ei_candidates)
+        # TPE's usual number of candidates, shared between l(x) and π(x) by prior share:
+        # the acquisition costs what plain TPE's does.
+        n_prior = min(self._n_ei_candidates - 1, max(1, round(self._n_ei_candidates * prior_share)))
+        n_tpe = self._n_ei_candidates - n_prior
+        from_tpe = mpe_below.sample(self._rng.rng, n_tpe)
+        from_prior = prior.sample(self._rng.rng, n_prior)
         candidates = {
             name: np.concatenate(
                 [from_tpe[name], [dist.to_internal_repr(c[name]) for c in from_prior]]
             )
             for name, dist in search_space.items()
         }
-        size = 2 * self._n_ei_candidates
         external = [
             {name: dist.to_external_repr(candidates[name][i]) for name, dist in search_space.items()}
-            for i in range(size)
+            for i in range(self._n_ei_candidates)
         ]
         scores = self._compute_acquisition_func(candidates, mpe_below, mpe_above)
         scores = scores + weight * prior.log_pdf(external)
         best = int(np.argmax(scores))
-        return external[best], TPE if best < self._n_ei_candidates else PRIOR
+        return external[best], TPE if best < n_tpe else PRIOR
 
 
 class Blender:
@@ -156,5 +161,9 @@ class Blender:
                 if draw < beta / (beta + self.beta0):
                     return self.prior.sample(self._rng, 1)[0], PRIOR, beta
             return {}, RANDOM, beta
-        params, part = self.tpe.sample_blended(study, trial, search_space, self.prior, beta / n)
+        if beta == 0:  # advice distrusted: plain TPE, at plain TPE's cost
+            return self.tpe.sample_relative(study, trial, search_space), TPE, beta
+        params, part = self.tpe.sample_blended(
+            study, trial, search_space, self.prior, beta / n, beta / (beta + self.beta0)
+        )
         return params, part, beta

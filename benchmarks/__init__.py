@@ -1,0 +1,1 @@
+"""tunepilot's benchmarks: sample efficiency, sampler overhead, sweep server, online optimizer."""

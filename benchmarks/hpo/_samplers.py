@@ -1,0 +1,54 @@
+"""The samplers a benchmark run compares, built fresh for each (task, seed)."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import optuna
+
+from benchmarks.hpo._tasks import Task
+from tunepilot import LLMSampler
+from tunepilot.testing import ControlledPrior
+
+#: Controlled priors are not language models: their names say so in every table.
+CONTROLLED = ("blend-informative", "blend-misleading")
+SAMPLERS = ("random", "tpe", "tpe-mv", "gp", "cmaes", "hebo", "llm", "blend", *CONTROLLED)
+_NEEDS = {"gp": "torch", "cmaes": "cmaes", "hebo": "hebo"}
+
+#: Spread of the controlled priors in the unit cube.
+PRIOR_SPREAD = 0.1
+
+
+def available(name: str) -> bool:
+    """Whether the packages the sampler needs are installed."""
+    module = _NEEDS.get(name)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def make_sampler(
+    name: str, task: Task, seed: int, *, centres: dict[str, Any], model: str = "local"
+) -> optuna.samplers.BaseSampler:
+    """A fresh sampler ``name`` for one run of ``task`` with ``seed``."""
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=False)
+    if name == "tpe-mv":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed)
+    if name == "hebo":
+        raise RuntimeError("hebo pins numpy<1.25 and needs a virtualenv of its own; not run here")
+    common: dict[str, Any] = {"search_space": task.space, "seed": seed, "description": task.description}
+    if name == "llm":
+        return LLMSampler(model, mode="llm", **common)
+    if name == "blend":
+        return LLMSampler(model, mode="blend", **common)
+    if name in CONTROLLED:
+        which = "best" if name == "blend-informative" else "worst"
+        centre = centres[task.name][which]
+        return LLMSampler(ControlledPrior(centre, PRIOR_SPREAD, seed=seed), mode="blend", **common)
+    raise ValueError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")

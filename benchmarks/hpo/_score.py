@@ -1,0 +1,97 @@
+"""Normalized regret from raw result files, the README table and the regret plot.
+
+For a task and budget b: regret = (f_best(b) − f_opt) / (f_random(b) − f_opt), signs
+flipped for maximisation, where f_opt is the best value ever seen on the task (in
+these results and the stored long runs) and f_random(b) the mean over seeds of
+random search's best at b. 0 is the optimum, 1 is random search. A sampler's score at
+b is the mean over tasks; its standard error is taken over seeds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+BUDGETS = (10, 20, 30)
+
+
+def _best_so_far(values: Sequence[float], sign: float) -> np.ndarray:
+    arr = sign * np.asarray([v if v is not None else np.inf * sign for v in values], dtype=float)
+    return np.minimum.accumulate(np.where(np.isnan(arr), np.inf, arr))
+
+
+def regret_curves(results: list[dict[str, Any]], f_opt: dict[str, float]) -> dict[str, dict[int, np.ndarray]]:
+    """sampler -> seed -> mean-over-tasks normalized regret after each trial."""
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        by_task[r["task"]].append(r)
+    curves: dict[str, dict[int, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    for task, runs in by_task.items():
+        sign = 1.0 if runs[0]["direction"] == "minimize" else -1.0
+        budget = min(len(r["values"]) for r in runs)
+        best = {id(r): _best_so_far(r["values"][:budget], sign) for r in runs}
+        opt = min(sign * f_opt.get(task, np.inf), min(float(b.min()) for b in best.values()))
+        randoms = [best[id(r)] for r in runs if r["sampler"] == "random"]
+        if not randoms:
+            raise ValueError(f"task {task}: normalized regret needs random-search runs in the same file")
+        f_random = np.mean(randoms, axis=0)
+        scale = np.where(f_random - opt > 0, f_random - opt, np.nan)
+        for r in runs:
+            curves[r["sampler"]][r["seed"]].append((best[id(r)] - opt) / scale)
+    return {
+        sampler: {seed: np.nanmean(np.stack(per_task), axis=0) for seed, per_task in seeds.items()}
+        for sampler, seeds in curves.items()
+    }
+
+
+def summary(curves: dict[str, dict[int, np.ndarray]], budgets: Sequence[int] = BUDGETS) -> dict[str, dict[int, tuple[float, float]]]:
+    """sampler -> budget -> (mean regret, standard error over seeds)."""
+    out: dict[str, dict[int, tuple[float, float]]] = {}
+    for sampler, seeds in curves.items():
+        stacked = np.stack(list(seeds.values()))
+        out[sampler] = {}
+        # A short smoke run still gets a column: its final budget.
+        for b in [b for b in budgets if b <= stacked.shape[1]] or [stacked.shape[1]]:
+            if b <= stacked.shape[1]:
+                col = stacked[:, b - 1]
+                se = float(col.std(ddof=1) / np.sqrt(len(col))) if len(col) > 1 else float("nan")
+                out[sampler][b] = (float(col.mean()), se)
+    return out
+
+
+def markdown_table(table: dict[str, dict[int, tuple[float, float]]], labels: dict[str, str]) -> str:
+    budgets = sorted({b for row in table.values() for b in row})
+    lines = ["| sampler | " + " | ".join(f"regret @{b}" for b in budgets) + " |",
+             "|---|" + "---|" * len(budgets)]
+    order = sorted(table, key=lambda s: table[s].get(budgets[-1], (np.inf, 0))[0])
+    for sampler in order:
+        cells = [f"{table[sampler][b][0]:.3f} ± {table[sampler][b][1]:.3f}" if b in table[sampler] else "–"
+                 for b in budgets]
+        lines.append(f"| {labels.get(sampler, sampler)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(curves: dict[str, dict[int, np.ndarray]], labels: dict[str, str], title: str, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for sampler, seeds in sorted(curves.items()):
+        stacked = np.stack(list(seeds.values()))
+        mean = stacked.mean(axis=0)
+        x = np.arange(1, len(mean) + 1)
+        ax.plot(x, mean, label=labels.get(sampler, sampler))
+    ax.set_xlabel("trials")
+    ax.set_ylabel("mean normalized regret (1 = random search)")
+    ax.set_title(title)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
