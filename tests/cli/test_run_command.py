@@ -220,3 +220,107 @@ def test_real_process_keeps_stdout_for_json_and_logs_quiet(tmp_path: Path) -> No
     assert "native noise" in done.stderr
     assert "RuntimeError('too big')" in done.stderr  # Optuna's warning for a failed trial
     assert "finished with value" not in done.stderr  # Optuna's per-trial INFO lines
+
+
+PHASES = """\
+objective: train:objective
+direction: minimize
+n_trials: 3
+seed: 0
+sampler: random
+storage: sqlite:///{db}
+parameters:
+  x: interval(-3, 3)
+studies:
+  - name: foundation
+  - name: finetune
+    n_trials: 2
+"""
+
+
+def write_phases(tmp_path: Path) -> Path:
+    (tmp_path / "train.py").write_text(OBJECTIVE)
+    path = tmp_path / "phases.yaml"
+    path.write_text(PHASES.format(db=tmp_path / "phases.db"))
+    return path
+
+
+def test_every_study_of_a_file_runs_and_a_rerun_adds_nothing(tmp_path: Path) -> None:
+    spec = write_phases(tmp_path)
+    result = runner.invoke(app, ["run", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "of study 'foundation'" in result.stdout and "of study 'finetune'" in result.stdout
+    storage = f"sqlite:///{tmp_path / 'phases.db'}"
+    assert (len(trials(storage, "foundation")), len(trials(storage, "finetune"))) == (3, 2)
+
+    again = runner.invoke(app, ["run", str(spec), "--json"])
+    assert [s["n_trials"] for s in json.loads(again.stdout)["studies"]] == [0, 0]
+    shown = runner.invoke(app, ["run", str(spec)])
+    assert "study 'foundation' already has 3 trials (n_trials: 3); raise n_trials" in shown.stdout
+
+
+def test_one_study_and_key_value_overrides(tmp_path: Path) -> None:
+    spec = write_phases(tmp_path)
+    result = runner.invoke(app, ["run", str(spec), "--study", "finetune", "--json",
+                                 "n_trials=4", "parameters.x=interval(0, 1)"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["study_name"] == "finetune" and data["n_trials"] == 4
+    stored = trials(f"sqlite:///{tmp_path / 'phases.db'}", "finetune")
+    assert all(0 <= t.params["x"] <= 1 for t in stored)
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--study", "nope"], ["no study named 'nope'; the file holds foundation, finetune"]),
+    (["n_trials=0"], ["n_trials (from the command line): Input should be greater than 0"]),
+    (["sampler=bayes"], ["sampler.name (from the command line): Input should be 'llm'"]),
+    (["n_trials=("], ["override 'n_trials=('"]),
+])
+def test_bad_study_or_override_is_one_line(
+    tmp_path: Path, args: list[str], fragments: list[str]
+) -> None:
+    result = runner.invoke(app, ["run", str(write_phases(tmp_path)), *args])
+    assert_one_line_error(result, *fragments)
+
+
+@pytest.mark.parametrize(("old", "new", "fragment"), [
+    ("sampler: random", "sampler: bayes", "line 5: sampler.name: Input should be"),
+    ("interval(-3, 3)", "interval(3, -3)", "line 8: parameters: x: low (3.0) must not exceed"),
+    ("objective: train:objective\n", "", "line 9: studies[0].objective: missing"),
+    ("interval(-3, 3)", "interval(-3, 3", "line 8: parameters: x: cannot parse"),
+    ("n_trials: 2", "n_trails: 2", "line 12: studies[1].n_trails: unknown field; did you mean"),
+])
+def test_invalid_specs_are_one_line_naming_line_and_field(
+    tmp_path: Path, old: str, new: str, fragment: str
+) -> None:
+    spec = write_phases(tmp_path)
+    spec.write_text(spec.read_text().replace(old, new))
+    assert_one_line_error(runner.invoke(app, ["run", str(spec)]), f"{spec}: ", fragment)
+
+
+def test_ctrl_c_stores_the_running_trial_and_exits_cleanly(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    spec = write_spec(tmp_path, """\
+        import pathlib, time
+        def objective(config):
+            pathlib.Path("started").touch()
+            time.sleep(60)
+            return 0.0
+    """, n_trials=3)
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from tunepilot.cli import main; main()", "run", str(spec)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted: finished trials are stored in" in err
+    stored = trials(f"sqlite:///{tmp_path / 'study.db'}")
+    assert [(t.state, t.user_attrs.get("fail_reason")) for t in stored] == [
+        (TrialState.FAIL, "interrupted")]

@@ -208,12 +208,22 @@ def test_ctrl_c_stops_the_run_and_keeps_finished_trials(tmp_path: Path) -> None:
     assert result.n_trials == 3 and result.best_value is not None
 
 
-def test_running_again_resumes_the_study(tmp_path: Path) -> None:
+def test_running_again_resumes_the_study_up_to_its_budget(tmp_path: Path) -> None:
     spec = make_spec(tmp_path, n_trials=3)
     run_study(spec, progress=False)
-    result = run_study(spec, n_trials=2, progress=False)
+    again = run_study(spec, progress=False)
+    assert (again.n_trials, again.total_trials, again.budget) == (0, 3, 3)
+    result = run_study(spec, n_trials=5, progress=False)
     assert (result.n_trials, result.total_trials) == (2, 5)
+    assert [t.number for t in stored(spec)] == [0, 1, 2, 3, 4]
     assert result.best_value == min(t.value for t in stored(spec) if t.value is not None)
+
+
+def test_failed_trials_use_up_the_budget(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, "def objective(config):\n    raise ValueError('no')\n",
+                     n_trials=2)
+    run_study(spec, progress=False)
+    assert run_study(spec, progress=False).n_trials == 0
 
 
 def test_resuming_with_the_other_direction_is_refused(tmp_path: Path) -> None:
@@ -348,3 +358,69 @@ def test_a_misconfigured_model_stops_the_run_at_the_first_trial(tmp_path: Path) 
     assert [t.state for t in trials] == [TrialState.FAIL]
     assert trials[0].user_attrs["fail_reason"] == (
         "LLMConfigError: OPENAI_API_KEY is not set; export it")
+
+
+@pytest.mark.parametrize("name", ["llm", "blend"])
+def test_llm_and_blend_pick_the_llm_sampler_mode(tmp_path: Path, name: str) -> None:
+    spec = llm_spec(tmp_path, FakeLLM(seed=0))
+    spec = spec.replace(sampler={**dict(spec.sampler.options), "name": name})
+    sampler = build_sampler(spec)
+    assert isinstance(sampler, LLMSampler) and sampler.mode == name
+    result = run_study(spec, n_trials=4, progress=False)
+    assert result.states == {"COMPLETE": 4} and result.sampler == name
+
+
+def test_grid_walks_every_combination_once(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, sampler="grid", n_trials=50, parameters={
+        "n": "range(1, 4)", "kind": "choice(a, b)", "x": "range(0.0, 1.0, 0.5)"})
+    result = run_study(spec, progress=False)
+    combos = sorted((t.params["n"], t.params["kind"], t.params["x"]) for t in stored(spec))
+    assert result.n_trials == 12 and len(set(combos)) == 12
+    assert {c[2] for c in combos} == {0.0, 0.5}
+
+
+def test_grid_needs_discrete_values(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="the grid sampler needs discrete values, but "
+                                        "parameters.x is a continuous float"):
+        build_sampler(make_spec(tmp_path, sampler="grid"))
+
+
+def test_several_directions_store_every_value_and_the_pareto_front(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, """\
+        def objective(config):
+            return {"loss": (config["x"] - 1) ** 2, "size": config["n"]}
+    """, direction=None, directions=["minimize", "minimize"], metric=["loss", "size"],
+        sampler={"name": "nsga2", "population_size": 4}, n_trials=8)
+    result = run_study(spec, progress=False)
+    trials = stored(spec)
+    assert all(t.values == [pytest.approx((t.params["x"] - 1) ** 2), t.params["n"]]
+               for t in trials)
+    study = optuna.load_study(study_name=spec.name, storage=spec.storage)
+    assert [b["number"] for b in result.best_trials] == [t.number for t in study.best_trials]
+    assert result.best_value is None and result.direction == "minimize, minimize"
+
+
+def test_a_metric_picks_the_value_from_a_dict(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, "def objective(config):\n    return {'acc': config['x']}\n",
+                     metric="acc", n_trials=2)
+    run_study(spec, progress=False)
+    assert [t.value for t in stored(spec)] == [t.params["x"] for t in stored(spec)]
+
+
+def test_parallel_jobs_and_a_timeout(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, "import time\ndef objective(config):\n"
+                               "    time.sleep(0.2)\n    return config['x']\n",
+                     n_trials=None, timeout=1.0, n_jobs=2)
+    result = run_study(spec, progress=False)
+    assert 2 <= result.n_trials <= 14 and result.states == {"COMPLETE": result.n_trials}
+    assert result.budget is None
+
+
+def test_the_progress_bar_names_the_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                          ) -> None:
+    spec = make_spec(tmp_path, "def objective(config):\n    return config['x'], config['n']\n",
+                     name="phase-two", direction=None, directions=["minimize", "maximize"],
+                     n_trials=3)
+    run_study(spec, progress=True)
+    err = capsys.readouterr().err
+    assert "phase-two" in err and "3/3" in err and "on the Pareto front" in err

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from tunepilot.cli._report import report_command
 from tunepilot.cli._run import run_command
+from tunepilot.cli._studies import studies_command
 
 app = typer.Typer(
     name="tunepilot",
@@ -40,6 +42,8 @@ def _root(
 
 
 app.command("run")(run_command)
+app.command("report")(report_command)
+app.command("studies")(studies_command)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``tunepilot run``: run the study a YAML spec declares."""
+"""``tunepilot run``: run the studies a YAML spec declares."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tunepilot.exceptions import TunepilotError
-from tunepilot.runner import RunResult, load_spec, run_study
+from tunepilot.runner import RunResult, load_studies, run_studies
 
 #: Exit status for errors the user can fix: a bad spec, objective, storage or model.
 EXIT_USAGE = 2
@@ -30,29 +30,42 @@ EXIT_INTERRUPTED = 130
 
 def run_command(
     spec: Annotated[Path, typer.Argument(metavar="SPEC.yaml", help="The YAML study spec.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[KEY=VALUE]...",
+                       help="Changes to every study, in Hydra's syntax: n_trials=50, "
+                            "sampler.name=tpe, parameters.lr='interval(0,1)'."),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option(help="Run only the study of this name.")
+    ] = None,
     storage: Annotated[
         str | None,
         typer.Option(help="Storage URL, overriding the spec's (e.g. sqlite:///runs.db)."),
     ] = None,
     n_trials: Annotated[
-        int | None, typer.Option("--n-trials", min=1, help="Number of trials to run.")
+        int | None,
+        typer.Option("--n-trials", min=1,
+                     help="The study's budget of trials, earlier runs included."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the sampler.")] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object with the result, nothing else.")
     ] = False,
 ) -> None:
-    """Run the study declared in SPEC.yaml and show the best trial.
+    """Run the studies declared in SPEC.yaml and show each one's best trial.
 
-    Trials are stored as they finish; running again resumes the same study.
+    Trials are stored as they finish. Running again resumes each study up to its
+    n_trials; a finished study gets no more trials until n_trials is raised. With
+    --json, one JSON object: the result, or {"studies": [...]} for several studies.
     """
     # One INFO line per trial would bury the progress bar; failures stay visible.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     err = Console(stderr=True, soft_wrap=True, highlight=False)
     try:
-        loaded = load_spec(spec)
+        loaded = load_studies(spec, overrides=overrides or (), only=study)
         with _stdout_to_stderr() if json_output else nullcontext():
-            result = run_study(
+            results = run_studies(
                 loaded,
                 storage=storage,
                 n_trials=n_trials,
@@ -67,25 +80,46 @@ def run_command(
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
     if json_output:
-        typer.echo(json.dumps(result.as_dict(), default=str))
+        dicts = [r.as_dict() for r in results]
+        typer.echo(json.dumps(dicts[0] if len(loaded) == 1 else {"studies": dicts}, default=str))
     else:
-        _print_result(result, Console(soft_wrap=True, highlight=False))
+        out = Console(soft_wrap=True, highlight=False)
+        for result in results:
+            _print_result(result, out)
+    result = results[-1]
     if result.interrupted:
         err.print(
             f"[yellow]interrupted: finished trials are stored in {escape(result.storage)}; "
             "run the same command to continue[/yellow]"
         )
         raise typer.Exit(EXIT_INTERRUPTED)
-    if result.n_trials and not result.states.get("COMPLETE"):
-        first = result.failures[0] if result.failures else {"number": "?", "reason": "unknown"}
-        err.print(
-            f"[red]all {result.n_trials} trials failed; trial {first['number']}: "
-            f"{escape(str(first['reason']))}[/red]"
-        )
-        raise typer.Exit(EXIT_ALL_FAILED)
+    for result in results:
+        if result.n_trials and not result.states.get("COMPLETE") and not result.states.get(
+                "PRUNED"):
+            first = result.failures[0] if result.failures else {"number": "?",
+                                                                "reason": "unknown"}
+            err.print(
+                f"[red]{result.study_name}: all {result.n_trials} trials failed; trial "
+                f"{first['number']}: {escape(str(first['reason']))}[/red]"
+            )
+            raise typer.Exit(EXIT_ALL_FAILED)
 
 
 def _print_result(result: RunResult, console: Console) -> None:
+    if result.n_trials == 0 and result.budget is not None:
+        console.print(
+            f"study {escape(result.study_name)!r} already has {result.total_trials} trials "
+            f"(n_trials: {result.budget}); raise n_trials to run more"
+        )
+    if result.best_trials:
+        table = Table(title=f"Pareto front of study {result.study_name!r} ({result.direction})")
+        table.add_column("trial", justify="right")
+        table.add_column("values", justify="right")
+        table.add_column("parameters")
+        for best in result.best_trials[:10]:
+            table.add_row(str(best["number"]), ", ".join(f"{v:.6g}" for v in best["values"]),
+                          escape(", ".join(f"{k}={_shown(v)}" for k, v in best["params"].items())))
+        console.print(table)
     if result.best_value is not None:
         table = Table(title=f"best trial #{result.best_number} of study {result.study_name!r}")
         table.add_column("", style="bold")
@@ -93,8 +127,7 @@ def _print_result(result: RunResult, console: Console) -> None:
         table.add_row(f"objective ({result.direction})", f"[green]{result.best_value:.6g}[/green]",
                       end_section=True)
         for name, value in result.best_params.items():
-            shown = f"{value:.6g}" if isinstance(value, float) else str(value)
-            table.add_row(escape(name), escape(shown))
+            table.add_row(escape(name), escape(_shown(value)))
         console.print(table)
     console.print(_summary_line(result))
     if result.failures:
@@ -105,9 +138,15 @@ def _print_result(result: RunResult, console: Console) -> None:
         )
 
 
+def _shown(value: object) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
 def _summary_line(result: RunResult) -> str:
     states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.states.items()))
     parts = [f"{result.n_trials} trials ({states or 'none'})"]
+    if result.steps:
+        parts.append(f"{result.steps} steps reported")
     if result.sources:
         parts.append("sources: " + ", ".join(f"{k} {v}" for k, v in sorted(result.sources.items())))
         parts.append(f"{result.repaired_trials} repaired")

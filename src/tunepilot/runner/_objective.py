@@ -8,7 +8,9 @@ gets what is read from its signature:
 * a parameter named ``trial`` gets the :class:`optuna.Trial` (to report
   intermediate values for pruning, or to set user attributes).
 
-It returns one finite number, the value to minimize or maximize.
+It returns one finite number, the value to minimize or maximize; a sequence of
+them for a study with several directions; or a dict from which the spec's
+``metric`` picks the value(s).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import inspect
 import math
 import numbers
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 
 from tunepilot.exceptions import LLMConfigError, ObjectiveError
+from tunepilot.runner._reporter import reporting
 from tunepilot.space import CategoricalParam, FloatParam, SearchSpace
 
 _CONFIG_NAMES = ("config", "params")
@@ -156,29 +159,49 @@ def make_caller(function: Callable[..., Any], *, where: str = "spec") -> Caller:
 class Objective:
     """The Optuna objective that samples the space and calls the user's function.
 
-    Each call samples every parameter of the space, calls the function and checks
-    that it returned a finite number. When it raises or returns anything else, the
-    reason is kept in the trial's ``fail_reason`` user attribute and the trial fails.
+    Each call samples every parameter of the space, calls the function (with
+    :func:`~tunepilot.runner.get_reporter` reporting to the trial) and checks that it
+    returned a finite number per direction. When it raises or returns anything else,
+    the reason is kept in the trial's ``fail_reason`` user attribute and the trial fails.
+
+    Example:
+        .. code-block:: python
+
+            objective = Objective(make_caller(train), space, metric="val_acc")
+            study.optimize(objective, n_trials=20)
 
     Attributes:
         numbers: the numbers of the trials this objective was called for, in order.
         fatal: an error that no later trial can escape (a misconfigured model); when
             set, the study was asked to stop and the caller should raise it.
+        interrupted: whether a call was stopped by Ctrl-C.
     """
 
-    def __init__(self, call: Caller, space: SearchSpace) -> None:
+    def __init__(
+        self,
+        call: Caller,
+        space: SearchSpace,
+        *,
+        n_objectives: int = 1,
+        metric: str | Sequence[str] | None = None,
+    ) -> None:
         self._call = call
         self._space = space
+        self._n_objectives = n_objectives
+        self._metric = metric
         self.numbers: list[int] = []
         self.fatal: LLMConfigError | None = None
+        self.interrupted = False
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
         self.numbers.append(trial.number)
         try:
-            value = self._call(suggest(trial, self._space), trial)
+            with reporting(trial):
+                value = self._call(suggest(trial, self._space), trial)
         except optuna.TrialPruned:
             raise
         except KeyboardInterrupt:
+            self.interrupted = True
             trial.set_user_attr("fail_reason", "interrupted")
             raise
         except LLMConfigError as exc:
@@ -190,11 +213,20 @@ class Objective:
         except Exception as exc:
             trial.set_user_attr("fail_reason", _reason(f"{type(exc).__name__}: {exc}"))
             raise
-        return _check_value(value, trial)
+        try:
+            return objective_values(value, n_objectives=self._n_objectives, metric=self._metric)
+        except ObjectiveError as exc:
+            trial.set_user_attr("fail_reason", _reason(str(exc)))
+            raise
 
 
 def make_objective(
-    function: Callable[..., Any], space: SearchSpace, *, where: str = "spec"
+    function: Callable[..., Any],
+    space: SearchSpace,
+    *,
+    where: str = "spec",
+    n_objectives: int = 1,
+    metric: str | Sequence[str] | None = None,
 ) -> Objective:
     """Wrap ``function`` as an Optuna objective over ``space``.
 
@@ -202,11 +234,15 @@ def make_objective(
         function: the user's objective.
         space: the parameters to sample, in order.
         where: how to name the spec in error messages.
+        n_objectives: how many values each call must give (one per direction).
+        metric: the key, or one key per direction, to read from a returned dict.
 
     Raises:
         ObjectiveError: the signature leaves a required parameter unaccounted for.
     """
-    return Objective(make_caller(function, where=where), space)
+    return Objective(
+        make_caller(function, where=where), space, n_objectives=n_objectives, metric=metric
+    )
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
@@ -226,19 +262,64 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     return config
 
 
-def _check_value(value: Any, trial: optuna.Trial) -> float:
+def objective_values(
+    value: Any, *, n_objectives: int = 1, metric: str | Sequence[str] | None = None
+) -> float | list[float]:
+    """Check what an objective gave and turn it into Optuna's value(s).
+
+    Args:
+        value: a number; a sequence of numbers, one per direction; or a dict, with
+            ``metric`` naming the key(s) to read (``value`` when no metric is given).
+        n_objectives: how many directions the study has.
+        metric: the key (or keys, one per direction) to read from a dict.
+
+    Returns:
+        One float for a single direction, else a list of floats.
+
+    Raises:
+        ObjectiveError: the value is missing, not finite, or of the wrong shape; the
+            message says what was returned and what is expected.
+    """
+    if isinstance(value, Mapping):
+        if metric is None and "value" in value:
+            metric = "value"  # what the reporter's JSON lines carry
+        if metric is None:
+            keys = sorted(map(str, value))[:5]
+            raise ObjectiveError(
+                f"the objective returned a dict with keys {keys}; it must return one finite "
+                "number, or set metric: in the spec to the key to optimize"
+            )
+        names = [metric] if isinstance(metric, str) else list(metric)
+        missing = [n for n in names if n not in value]
+        if missing:
+            raise ObjectiveError(
+                f"the objective's result has no {missing[0]!r}; it has "
+                f"{sorted(map(str, value))[:8]}; fix metric: in the spec"
+            )
+        value = value[names[0]] if isinstance(metric, str) else [value[n] for n in names]
+    if n_objectives > 1:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise ObjectiveError(
+                f"the objective returned {_short(value)}; the study has {n_objectives} "
+                f"directions, so it must return {n_objectives} numbers"
+            )
+        if len(value) != n_objectives:
+            raise ObjectiveError(
+                f"the objective returned {len(value)} values for {n_objectives} directions"
+            )
+        return [_number(v) for v in value]
+    return _number(value)
+
+
+def _number(value: Any) -> float:
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         number = float(value)
         if math.isfinite(number):
             return number
         problem = f"returned {number}"
-    elif isinstance(value, Mapping):
-        problem = f"returned a dict with keys {sorted(map(str, value))[:5]}"
     else:
         problem = f"returned {_short(value)} ({type(value).__name__})"
-    reason = f"the objective {problem}; it must return one finite number"
-    trial.set_user_attr("fail_reason", _reason(reason))
-    raise ObjectiveError(reason)
+    raise ObjectiveError(f"the objective {problem}; it must return one finite number")
 
 
 def _reason(text: str) -> str:

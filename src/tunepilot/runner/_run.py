@@ -1,26 +1,35 @@
-"""Run the study a spec declares, and summarize what happened."""
+"""Run the studies a spec declares, and summarize what happened.
+
+``n_trials`` is the study's budget, earlier runs included: running a finished spec
+again adds no trial, and raising ``n_trials`` continues the study where it stopped.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import optuna
 from optuna.distributions import check_distribution_compatibility
-from optuna.study import StudyDirection
+from optuna.study import MaxTrialsCallback, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from tunepilot.exceptions import SpecError, TunepilotError
-from tunepilot.runner._objective import Objective, load_objective, make_objective
+from tunepilot.runner._command import make_command_caller
+from tunepilot.runner._objective import Objective, load_objective, make_caller
 from tunepilot.runner._progress import StudyProgress
+from tunepilot.runner._pruners import make_pruner
 from tunepilot.runner._samplers import build_sampler
 from tunepilot.runner._spec import StudySpec
 from tunepilot.runner._storage import open_storage
+
+#: Trial states that use up a study's ``n_trials`` budget.
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 @dataclass(frozen=True)
@@ -33,15 +42,23 @@ class RunResult:
     Attributes:
         study_name: the Optuna study name.
         storage: the storage URL the trials are in.
-        direction: ``minimize`` or ``maximize``.
+        direction: ``minimize`` or ``maximize``; the directions joined by commas for a
+            study with several.
         sampler: the sampler's name in the spec (``llm``, ``tpe``, ...).
         n_trials: trials this call ran.
         total_trials: trials in the study, earlier runs included.
         states: this call's trials per state (``COMPLETE``, ``FAIL``, ``PRUNED``).
-        best_value: the study's best value, ``None`` when no trial completed.
+        best_value: the study's best value, ``None`` when no trial completed or the
+            study has several directions.
         best_params: the best trial's parameters.
         best_number: the best trial's number.
         first_value: the value of this call's first completed trial.
+        budget: the spec's ``n_trials``, the study's total budget (``None``: timeout only).
+        pruner: the pruner's name in the spec.
+        steps: intermediate values this call's trials reported (epochs, for a training
+            loop that reports once an epoch).
+        best_trials: for several directions, the Pareto-optimal trials as
+            ``{"number", "values", "params"}``.
         sources: this call's trials per ``llm.source`` user attribute (``llm``,
             ``fallback``); empty for classical samplers.
         repaired_trials: this call's trials whose LLM proposal had to be repaired.
@@ -62,6 +79,10 @@ class RunResult:
     best_params: dict[str, Any]
     best_number: int | None
     first_value: float | None
+    budget: int | None = None
+    pruner: str = "none"
+    steps: int = 0
+    best_trials: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
     repaired_trials: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -82,18 +103,20 @@ def run_study(
     seed: int | None = None,
     progress: bool = True,
 ) -> RunResult:
-    """Create (or resume) the spec's study and run its trials.
+    """Create (or resume) the spec's study and run its trials until its budget is used.
 
     Each trial samples the spec's parameters, calls the objective with them and
     stores the result. A trial whose objective raises, or returns something other
     than a finite number, is stored as failed (the reason in its ``fail_reason``
-    user attribute) and the run goes on. Ctrl-C stops the run; finished trials stay
-    in the storage and the result says ``interrupted``.
+    user attribute) and the run goes on; one the pruner stops is stored as pruned.
+    Trials run until the study holds ``n_trials`` finished trials (earlier runs
+    included) or ``timeout`` seconds pass. Ctrl-C stops the run once the running
+    trial is stored; the result says ``interrupted``.
 
     Args:
         spec: the study to run.
         storage: overrides ``spec.storage``.
-        n_trials: overrides ``spec.n_trials``.
+        n_trials: overrides ``spec.n_trials``, the study's total budget.
         seed: overrides ``spec.seed``.
         progress: show a progress bar on stderr.
 
@@ -119,25 +142,31 @@ def run_study(
                if v is not None}
     if changes:
         spec = spec.replace(**changes)
-    function = load_objective(spec.objective, base_dir=spec.base_dir, where=spec.where)
-    objective = make_objective(function, spec.parameters, where=spec.where)
+    objective = _objective(spec)
     sampler = build_sampler(spec)
-    study = _open_study(spec, sampler)
-    maximize = study.direction == StudyDirection.MAXIMIZE
+    pruner = make_pruner(spec.pruner, where=spec.where)
+    study = _open_study(spec, sampler, pruner)
+    maximize = study.directions[0] == StudyDirection.MAXIMIZE
 
+    remaining = None
+    callbacks: list[Any] = []
+    if spec.n_trials is not None:
+        done = len(study.get_trials(deepcopy=False, states=FINISHED))
+        remaining = max(spec.n_trials - done, 0)
+        # Other processes on the same storage count too: stop when the study is full.
+        callbacks.append(MaxTrialsCallback(spec.n_trials, states=FINISHED))
     clock = time.perf_counter()
     interrupted = False
     bar = None
-    if progress:
-        bar = StudyProgress(total=spec.n_trials, maximize=maximize, best=_best_value(study))
+    if progress and remaining != 0:
+        bar = StudyProgress(total=remaining, maximize=maximize, label=spec.name,
+                            best=_best_value(study) if len(study.directions) == 1 else None)
+        callbacks.append(bar)
     try:
-        with _unlogged_when_fatal(objective):
-            if bar is not None:
-                with bar:
-                    study.optimize(objective, n_trials=spec.n_trials, catch=(Exception,),
-                                   callbacks=[bar])
-            else:
-                study.optimize(objective, n_trials=spec.n_trials, catch=(Exception,))
+        if remaining != 0:
+            with _unlogged_when_fatal(objective), bar if bar is not None else nullcontext():
+                study.optimize(objective, n_trials=remaining, timeout=spec.timeout,
+                               n_jobs=spec.n_jobs, catch=(Exception,), callbacks=callbacks)
     except KeyboardInterrupt:
         interrupted = True
     elapsed = time.perf_counter() - clock
@@ -149,9 +178,54 @@ def run_study(
     return _summarize(spec, study, sampler, trials, interrupted=interrupted, elapsed=elapsed)
 
 
+def run_studies(
+    specs: Sequence[StudySpec],
+    *,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+) -> list[RunResult]:
+    """Run several studies one after the other, as :func:`run_study` runs one.
+
+    After Ctrl-C the studies not yet started are skipped; the last result says
+    ``interrupted``.
+
+    Raises:
+        SpecError, ObjectiveError, LLMConfigError: as :func:`run_study`; the studies
+            before the failing one keep their trials.
+
+    Example:
+        .. code-block:: python
+
+            from tunepilot.runner import load_studies, run_studies
+
+            for result in run_studies(load_studies("examples/pruning/spec.yaml")):
+                print(result.study_name, result.best_value, result.steps)
+    """
+    results: list[RunResult] = []
+    for spec in specs:
+        result = run_study(spec, storage=storage, n_trials=n_trials, seed=seed,
+                           progress=progress)
+        results.append(result)
+        if result.interrupted:
+            break
+    return results
+
+
+def _objective(spec: StudySpec) -> Objective:
+    if isinstance(spec.objective, str):
+        function = load_objective(spec.objective, base_dir=spec.base_dir, where=spec.where)
+        call = make_caller(function, where=spec.where)
+    else:
+        call = make_command_caller(spec.objective, base_dir=spec.base_dir, metric=spec.metric)
+    return Objective(call, spec.parameters, n_objectives=len(spec.study_directions),
+                     metric=spec.metric)
+
+
 @contextmanager
 def _unlogged_when_fatal(objective: Objective) -> Iterator[None]:
-    """Keep Optuna from logging the trial that hit a fatal error, with its traceback.
+    """Keep Optuna from logging the trial that hit a fatal error or Ctrl-C, with its traceback.
 
     The error is raised to the caller once the study stops; a second, longer report
     of it would bury the one-line message the command line prints.
@@ -159,7 +233,7 @@ def _unlogged_when_fatal(objective: Objective) -> Iterator[None]:
     logger = logging.getLogger("optuna.study._optimize")
 
     def only_before_fatal(record: logging.LogRecord) -> bool:
-        return objective.fatal is None
+        return objective.fatal is None and not objective.interrupted
 
     logger.addFilter(only_before_fatal)
     try:
@@ -168,15 +242,18 @@ def _unlogged_when_fatal(objective: Objective) -> Iterator[None]:
         logger.removeFilter(only_before_fatal)
 
 
-def _open_study(spec: StudySpec, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+def _open_study(
+    spec: StudySpec, sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner
+) -> optuna.Study:
     try:
         # BEGIN IMMEDIATE on SQLite: workers sharing the file never take the same
         # enqueued trial (an LLM batch) twice.
         study = optuna.create_study(
             study_name=spec.name,
             storage=open_storage(spec.storage),
-            direction=spec.direction,
+            directions=list(spec.study_directions),
             sampler=sampler,
+            pruner=pruner,
             load_if_exists=True,
         )
     except TunepilotError:
@@ -187,11 +264,12 @@ def _open_study(spec: StudySpec, sampler: optuna.samplers.BaseSampler) -> optuna
             f"{spec.where}: storage: cannot open {spec.storage!r}: {first_line}; "
             "give an SQLAlchemy URL such as sqlite:///tunepilot.db"
         ) from None
-    stored = study.direction.name.lower()
-    if stored != spec.direction:
+    stored = ", ".join(d.name.lower() for d in study.directions)
+    wanted = ", ".join(spec.study_directions)
+    if stored != wanted:
         raise SpecError(
             f"{spec.where}: direction: study {spec.name!r} in {spec.storage} was created to "
-            f"{stored}, but the spec says {spec.direction}; change the name or the storage"
+            f"{stored}, but the spec says {wanted}; change the name or the storage"
         )
     _check_compatible(spec, study)
     return study
@@ -232,16 +310,19 @@ def _summarize(
     elapsed: float,
 ) -> RunResult:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    try:
-        best: FrozenTrial | None = study.best_trial
-    except ValueError:
-        best = None
+    multi = len(study.directions) > 1
+    best: FrozenTrial | None = None
+    if not multi:
+        try:
+            best = study.best_trial
+        except ValueError:
+            best = None
     # LLMSampler keeps counters the trials alone do not show (calls, invalid answers).
     stats_as_dict = getattr(getattr(sampler, "stats", None), "as_dict", None)
     return RunResult(
         study_name=spec.name,
         storage=spec.storage,
-        direction=spec.direction,
+        direction=", ".join(spec.study_directions),
         sampler=spec.sampler.name,
         n_trials=len(trials),
         total_trials=len(study.get_trials(deepcopy=False)),
@@ -249,7 +330,14 @@ def _summarize(
         best_value=best.value if best is not None else None,
         best_params=dict(best.params) if best is not None else {},
         best_number=best.number if best is not None else None,
-        first_value=complete[0].value if complete else None,
+        first_value=complete[0].values[0] if complete else None,
+        budget=spec.n_trials,
+        pruner=spec.pruner.name,
+        steps=sum(len(t.intermediate_values) for t in trials),
+        best_trials=[
+            {"number": t.number, "values": list(t.values), "params": dict(t.params)}
+            for t in (study.best_trials if multi else [])
+        ],
         sources=dict(Counter(
             str(t.user_attrs["llm.source"]) for t in trials if "llm.source" in t.user_attrs
         )),

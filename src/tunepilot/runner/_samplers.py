@@ -13,6 +13,10 @@ from pydantic import ValidationError
 
 from tunepilot.exceptions import SpecError, TunepilotError
 from tunepilot.runner._spec import SamplerSpec, StudySpec, format_errors
+from tunepilot.space import CategoricalParam, FloatParam, SearchSpace
+
+#: Most values a grid may hold, in all; past it a grid is not worth walking.
+MAX_GRID_POINTS = 100_000
 
 _OPTUNA_SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
@@ -20,6 +24,7 @@ _OPTUNA_SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "gp": optuna.samplers.GPSampler,
     "cmaes": optuna.samplers.CmaEsSampler,
     "qmc": optuna.samplers.QMCSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
 }
 
 # Optuna imports these lazily, so a missing one would otherwise fail every trial
@@ -28,7 +33,7 @@ _NEEDS = {"gp": "torch", "cmaes": "cmaes", "qmc": "scipy"}
 
 # Set from the spec itself, or Python objects that YAML cannot express.
 _NOT_OPTIONS = frozenset(
-    {"self", "seed", "search_space", "independent_sampler", "constraints_func", "gamma",
+    {"self", "seed", "search_space", "mode", "independent_sampler", "constraints_func", "gamma",
      "weights", "source_trials"}
 )
 
@@ -36,43 +41,108 @@ _NOT_OPTIONS = frozenset(
 def build_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     """Construct the sampler ``spec.sampler`` names, seeded with ``spec.seed``.
 
-    ``llm`` builds :class:`tunepilot.samplers.LLMSampler` over the spec's search
-    space; its ``fallback`` option may name another sampler (``fallback: tpe``).
+    ``llm`` and ``blend`` build :class:`tunepilot.samplers.LLMSampler` over the spec's
+    search space, in its ``llm`` or ``blend`` mode; the ``fallback`` option may name
+    another sampler (``fallback: tpe``). ``grid`` walks every combination of the
+    space's discrete values.
 
     Raises:
         SpecError: an option is unknown or invalid, or the sampler needs a package
             that is not installed.
         LLMConfigError: the LLM sampler's model cannot be used as configured.
     """
-    if spec.sampler.name == "llm":
-        return _llm_sampler(spec)
-    return _optuna_sampler(spec.sampler, seed=spec.seed, where=spec.where, field="sampler")
+    return make_sampler(spec.sampler, space=spec.parameters, seed=spec.seed, where=spec.where)
 
 
-def _llm_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    sampler: SamplerSpec, *, space: SearchSpace, seed: int | None, where: str = "spec"
+) -> optuna.samplers.BaseSampler:
+    """Construct a sampler from its spec, for ``space``, outside a study spec.
+
+    Args:
+        sampler: the name and options.
+        space: the parameters the study samples.
+        seed: the sampler's seed.
+        where: how to name the spec in error messages.
+
+    Raises:
+        SpecError: as for :func:`build_sampler`.
+        LLMConfigError: the LLM sampler's model cannot be used as configured.
+
+    Example:
+        .. code-block:: python
+
+            from tunepilot.runner import SamplerSpec, make_sampler
+            from tunepilot.space import space_from_overrides
+
+            space = space_from_overrides(["opt=choice(adam, sgd)", "layers=range(1,4)"])
+            grid = make_sampler(SamplerSpec(name="grid"), space=space, seed=0)
+    """
+    if sampler.name in ("llm", "blend"):
+        return _llm_sampler(sampler, space=space, seed=seed, where=where)
+    if sampler.name == "grid":
+        return _grid_sampler(sampler, space=space, seed=seed, where=where)
+    return _optuna_sampler(sampler, seed=seed, where=where, field="sampler")
+
+
+def _grid_sampler(
+    sampler: SamplerSpec, *, space: SearchSpace, seed: int | None, where: str
+) -> optuna.samplers.BaseSampler:
+    grid: dict[str, list[Any]] = {}
+    points = 1
+    for name, param in space.items():
+        if isinstance(param, CategoricalParam):
+            grid[name] = list(param.choices)
+        elif isinstance(param, FloatParam):
+            if param.step is None:
+                raise SpecError(
+                    f"{where}: sampler: the grid sampler needs discrete values, but "
+                    f"parameters.{name} is a continuous float; give it a step, or use "
+                    "choice() or a categorical"
+                )
+            count = round((param.high - param.low) / param.step) + 1
+            grid[name] = [min(param.low + i * param.step, param.high) for i in range(count)]
+        else:
+            grid[name] = list(range(param.low, param.high + 1, param.step))
+        points *= len(grid[name])
+        if points > MAX_GRID_POINTS:
+            raise SpecError(
+                f"{where}: sampler: the grid has more than {MAX_GRID_POINTS} points; "
+                "narrow the parameters or choose another sampler"
+            )
+    _check_options("grid", optuna.samplers.GridSampler, sampler.options, where=where,
+                   field="sampler")
+    return _construct(optuna.samplers.GridSampler, dict(sampler.options, search_space=grid,
+                                                        seed=seed),
+                      where=where, field="sampler")
+
+
+def _llm_sampler(
+    spec: SamplerSpec, *, space: SearchSpace, seed: int | None, where: str
+) -> optuna.samplers.BaseSampler:
     # Imported here so the runner loads (and classic samplers work) without it.
     from tunepilot.samplers import LLMSampler
 
-    options = dict(spec.sampler.options)
-    _check_options("llm", LLMSampler, options, where=spec.where, field="sampler")
+    options = dict(spec.options)
+    _check_options(spec.name, LLMSampler, options, where=where, field="sampler")
     fallback = options.get("fallback")
     if isinstance(fallback, (str, Mapping)):
         try:
             fallback_spec = SamplerSpec.model_validate(fallback)
         except ValidationError as exc:
             message = format_errors(exc, SamplerSpec, prefix="sampler.fallback")
-            raise SpecError(f"{spec.where}: {message}") from None
-        if fallback_spec.name == "llm":
+            raise SpecError(f"{where}: {message}") from None
+        if fallback_spec.name not in _OPTUNA_SAMPLERS:
             raise SpecError(
-                f"{spec.where}: sampler.fallback: the fallback must be a classical "
-                f"sampler ({', '.join(_OPTUNA_SAMPLERS)}), not llm"
+                f"{where}: sampler.fallback: the fallback must be a classical "
+                f"sampler ({', '.join(_OPTUNA_SAMPLERS)}), not {fallback_spec.name}"
             )
         options["fallback"] = _optuna_sampler(
-            fallback_spec, seed=spec.seed, where=spec.where, field="sampler.fallback"
+            fallback_spec, seed=seed, where=where, field="sampler.fallback"
         )
     sampler = _construct(
-        LLMSampler, dict(options, search_space=spec.parameters, seed=spec.seed),
-        where=spec.where, field="sampler",
+        LLMSampler, dict(options, search_space=space, seed=seed, mode=spec.name),
+        where=where, field="sampler",
     )
     # The backend is built lazily, at the first trial; building it now turns a missing
     # API key or extra into an error before the study exists rather than a failed trial.

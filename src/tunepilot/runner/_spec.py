@@ -1,88 +1,95 @@
-"""The study spec: one Optuna study declared in YAML, validated with pydantic.
+"""The study spec: one Optuna study, validated with pydantic.
 
-A spec names the objective, the direction, the search space and the sampler::
+A study names the objective, the direction, the search space, the sampler and the
+budget::
 
     name: svr-diabetes
     objective: quickstart:objective      # quickstart.py next to this file
     direction: maximize
     n_trials: 20
     seed: 0
-    sampler:
-      name: llm
-      model: local
-      description: An SVR on the diabetes data set ...
+    sampler: {name: llm, model: local, description: An SVR on the diabetes data set ...}
+    pruner: {name: median, n_warmup_steps: 3}
     parameters:
       C: {type: float, low: 1e-2, high: 1e5, log: true}
-      kernel: {type: categorical, choices: [rbf, linear]}
+      kernel: choice(rbf, linear)        # Hydra's override grammar
 
-:class:`StudySpec` describes one study so that a multi-study file can later hold a
-list of them; :func:`load_spec` reads a file and turns every validation problem
-into a :class:`~tunepilot.exceptions.SpecError` that names the file and the field.
+The objective is ``module:function`` or a command line, ``{command: python
+train.py}``, whose metrics come back as the last JSON line it prints or in a metrics
+file. Files with several studies, ``${oc.env:VAR}`` interpolation and error messages
+with line numbers are the business of :mod:`tunepilot.runner._specfile`.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from tunepilot.exceptions import SpecError
-from tunepilot.space import SearchSpace, space_from_config
+from tunepilot.runner._parameters import parse_parameters
+from tunepilot.space import SearchSpace
 
-SamplerName = Literal["llm", "tpe", "random", "gp", "cmaes", "qmc"]
-"""Samplers a spec can name: tunepilot's LLMSampler or one of Optuna's."""
+SamplerName = Literal["llm", "blend", "tpe", "gp", "cmaes", "random", "grid", "qmc", "nsga2"]
+"""Samplers a spec can name: tunepilot's LLMSampler (``llm``, ``blend``) or one of Optuna's."""
+
+PrunerName = Literal["median", "successive-halving", "hyperband", "none"]
+"""Pruners a spec can name; ``none`` never stops a trial early."""
+
+Direction = Literal["minimize", "maximize"]
 
 SAMPLER_NAMES: tuple[str, ...] = get_args(SamplerName)
+PRUNER_NAMES: tuple[str, ...] = get_args(PrunerName)
+#: Samplers that tune a single objective only.
+SINGLE_OBJECTIVE_SAMPLERS = frozenset({"llm", "blend", "cmaes"})
 
 _OBJECTIVE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+# The tags of the objective's two forms, which pydantic puts in error locations.
+_OBJECTIVE_TAGS = ("function", "command")
 
-# What to write instead, shown when a required field is missing or wrong.
-_HINTS = {
+# What to write instead, shown when a field is missing or wrong.
+HINTS = {
     "name": "a study name such as 'svr-diabetes'",
     "objective": "'module:function', e.g. 'train:objective' for objective() in train.py "
-    "next to the spec",
-    "direction": "'minimize' or 'maximize'",
-    "parameters": "a mapping such as {C: {type: float, low: 0.01, high: 100, log: true}}",
-    "n_trials": "a whole number of trials greater than 0, e.g. 20",
+    "next to the spec, or {command: python train.py}",
+    "objective.command": "the command line to run, e.g. 'python train.py --epochs 10'",
+    "direction": "'minimize' or 'maximize' (or directions: [...] for several objectives)",
+    "directions": "a list such as [minimize, maximize], one per objective",
+    "parameters": "a mapping such as {C: {type: float, low: 0.01, high: 100, log: true}} "
+    "or {lr: 'tag(log, interval(1e-5, 1e-1))'}",
+    "n_trials": "a whole number of trials greater than 0, e.g. 20 (or a timeout in seconds)",
+    "timeout": "a number of seconds greater than 0, e.g. 3600",
+    "n_jobs": "a whole number of parallel trials, e.g. 2",
     "sampler": f"one of {', '.join(SAMPLER_NAMES)}, or a mapping with 'name' and options",
     "sampler.name": f"one of {', '.join(SAMPLER_NAMES)}",
+    "pruner": f"one of {', '.join(PRUNER_NAMES)}, or a mapping with 'name' and options",
+    "pruner.name": f"one of {', '.join(PRUNER_NAMES)}",
+    "metric": "the key of the objective's result to optimize, e.g. val_loss",
     "seed": "a whole number, e.g. 0",
     "storage": "an SQLAlchemy URL such as sqlite:///tunepilot.db",
 }
 
 
-class SamplerSpec(BaseModel):
-    """Which sampler drives the study, and the keyword options for its constructor.
-
-    In YAML a sampler is either its name or a mapping whose ``name`` picks it and
-    whose other keys are options: ``{name: llm, model: local, description: ...}``.
-
-    Example:
-        .. code-block:: python
-
-            from tunepilot.runner import SamplerSpec
-
-            spec = SamplerSpec.model_validate({"name": "tpe", "n_startup_trials": 5})
-            assert spec.options == {"n_startup_trials": 5}
-    """
+class _NamedOptions(BaseModel):
+    """A name with keyword options, written in YAML as ``name`` or ``{name: ..., key: value}``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: SamplerName
     options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -100,11 +107,90 @@ class SamplerSpec(BaseModel):
         return data
 
 
-class StudySpec(BaseModel):
-    """One study: objective, direction, search space, sampler, budget and storage.
+class SamplerSpec(_NamedOptions):
+    """Which sampler drives the study, and the keyword options for its constructor.
 
-    Build one with :func:`load_spec` (which remembers the file, so the objective's
-    module is found next to it) or with :meth:`from_mapping`.
+    In YAML a sampler is either its name or a mapping whose ``name`` picks it and
+    whose other keys are options: ``{name: llm, model: local, description: ...}``.
+
+    Example:
+        .. code-block:: python
+
+            from tunepilot.runner import SamplerSpec
+
+            spec = SamplerSpec.model_validate({"name": "tpe", "n_startup_trials": 5})
+            assert spec.options == {"n_startup_trials": 5}
+    """
+
+    name: SamplerName
+
+
+class PrunerSpec(_NamedOptions):
+    """Which pruner stops unpromising trials early, and its keyword options.
+
+    Example:
+        .. code-block:: python
+
+            from tunepilot.runner import PrunerSpec
+
+            spec = PrunerSpec.model_validate({"name": "median", "n_warmup_steps": 3})
+            assert (spec.name, spec.options) == ("median", {"n_warmup_steps": 3})
+    """
+
+    name: PrunerName
+
+
+class CommandSpec(BaseModel):
+    """An objective that runs a command line once per trial.
+
+    The sampled parameters reach the command three ways: as ``{name}`` placeholders in
+    the command, as ``name=value`` arguments appended for every parameter that has no
+    placeholder (Hydra's override syntax), and as JSON in ``TUNEPILOT_PARAMS``. The
+    result is the last JSON line the command prints, or the JSON in ``metrics_file``.
+
+    Example:
+        .. code-block:: python
+
+            from tunepilot.runner import CommandSpec
+
+            spec = CommandSpec.model_validate({"command": "python train.py", "timeout": 600})
+            assert spec.argv() == ["python", "train.py"]
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command: str | list[str] = Field(min_length=1)
+    metrics_file: str | None = Field(default=None, min_length=1)
+    cwd: str | None = Field(default=None, min_length=1)
+    timeout: float | None = Field(default=None, gt=0)
+
+    def argv(self) -> list[str]:
+        """The command split into arguments, as a POSIX shell would split it."""
+        import shlex
+
+        return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
+
+
+def _objective_kind(value: Any) -> str:
+    return "function" if isinstance(value, str) else "command"
+
+
+ObjectiveField = Annotated[
+    Annotated[str, Tag("function")] | Annotated[CommandSpec, Tag("command")],
+    Discriminator(_objective_kind),
+]
+
+
+def _field_error(field: str, message: str) -> PydanticCustomError:
+    # A model-level check still names its field: format_errors moves it to that location.
+    return PydanticCustomError("spec_field", "{message}", {"field": field, "message": message})
+
+
+class StudySpec(BaseModel):
+    """One study: objective, direction(s), search space, sampler, pruner, budget, storage.
+
+    Build one with :func:`~tunepilot.runner.load_spec` (which remembers the file, so
+    the objective's module is found next to it) or with :meth:`from_mapping`.
 
     Example:
         .. code-block:: python
@@ -117,19 +203,25 @@ class StudySpec(BaseModel):
                 "direction": "maximize",
                 "n_trials": 10,
                 "sampler": "tpe",
-                "parameters": {"lr": {"type": "float", "low": "1e-4", "high": 0.1, "log": True}},
+                "pruner": "median",
+                "parameters": {"lr": "tag(log, interval(1e-4, 1e-1))", "layers": "range(1,4)"},
             })
-            assert list(spec.parameters) == ["lr"]
+            assert list(spec.parameters) == ["lr", "layers"]
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     name: str = Field(min_length=1)
-    objective: str
-    direction: Literal["minimize", "maximize"]
+    objective: ObjectiveField
+    direction: Direction | None = None
+    directions: list[Direction] | None = Field(default=None, min_length=1)
     parameters: SearchSpace
-    n_trials: int = Field(gt=0, strict=True)
+    n_trials: int | None = Field(default=None, gt=0, strict=True)
+    timeout: float | None = Field(default=None, gt=0)
+    n_jobs: int = Field(default=1, ge=1, strict=True)
     sampler: SamplerSpec = Field(default_factory=lambda: SamplerSpec(name="tpe"))
+    pruner: PrunerSpec = Field(default_factory=lambda: PrunerSpec(name="none"))
+    metric: str | list[str] | None = None
     storage: str = Field(default="sqlite:///tunepilot.db", min_length=1)
     seed: int | None = Field(default=None, strict=True)
 
@@ -137,18 +229,46 @@ class StudySpec(BaseModel):
 
     @field_validator("objective")
     @classmethod
-    def _check_objective(cls, value: str) -> str:
-        if not _OBJECTIVE.match(value):
-            raise ValueError(f"{value!r} is not {_HINTS['objective']}")
+    def _check_objective(cls, value: str | CommandSpec) -> str | CommandSpec:
+        if isinstance(value, str) and not _OBJECTIVE.match(value):
+            raise ValueError(f"{value!r} is not {HINTS['objective']}")
         return value
 
     @field_validator("parameters", mode="before")
     @classmethod
     def _parse_parameters(cls, value: Any) -> SearchSpace:
-        if isinstance(value, SearchSpace):
-            return value
         # SearchSpaceError is a ValueError, so pydantic reports it under 'parameters'.
-        return space_from_config(value)
+        return parse_parameters(value)
+
+    @model_validator(mode="after")
+    def _check_together(self) -> StudySpec:
+        if self.direction is None and self.directions is None:
+            raise _field_error("direction", f"missing; add {HINTS['direction']}")
+        if (self.direction is not None and self.directions is not None
+                and self.directions != [self.direction]):
+            raise _field_error(
+                "directions", "give direction for one objective or directions for several, "
+                "not both")
+        if self.n_trials is None and self.timeout is None:
+            raise _field_error("n_trials", f"missing; add {HINTS['n_trials']}")
+        count = len(self.study_directions)
+        if isinstance(self.metric, list) and len(self.metric) != count:
+            raise _field_error(
+                "metric", f"lists {len(self.metric)} keys for {count} direction(s); give one "
+                "key per direction")
+        if count > 1 and self.sampler.name in SINGLE_OBJECTIVE_SAMPLERS:
+            raise _field_error(
+                "sampler", f"the {self.sampler.name} sampler tunes one objective; use tpe, "
+                "nsga2, random or qmc for several directions")
+        return self
+
+    @property
+    def study_directions(self) -> tuple[Direction, ...]:
+        """The direction of each objective, in order; one for a single-objective study."""
+        if self.directions is not None:
+            return tuple(self.directions)
+        assert self.direction is not None  # the model validator guarantees one of them
+        return (self.direction,)
 
     @property
     def source(self) -> Path | None:
@@ -204,72 +324,83 @@ class StudySpec(BaseModel):
         return spec
 
 
-def load_spec(path: str | Path) -> StudySpec:
-    """Read and validate a YAML study spec.
-
-    Args:
-        path: the spec file.
-
-    Returns:
-        The study, remembering its file so the objective's module is found next to it.
-
-    Raises:
-        SpecError: the file is missing, is not YAML, or a field is invalid; the message
-            names the file and the field and says what to write instead.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such file; give the path of a YAML study spec")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read the file: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{path}: not valid YAML{at}: {problem}") from None
-    if isinstance(data, Mapping) and "studies" in data:
-        raise SpecError(
-            f"{path}: studies: multi-study specs are not supported yet; "
-            "write one study per file"
-        )
-    return StudySpec.from_mapping(data, source=path)
+Locate = Callable[[tuple[int | str, ...]], tuple[str, int | None]]
+"""Maps a pydantic error location to the field's label and its line in the file."""
 
 
-def format_errors(exc: ValidationError, model: type[BaseModel], *, prefix: str = "") -> str:
-    """Turn pydantic's errors into one line: ``field: problem; what to write``.
+def format_errors(
+    exc: ValidationError,
+    model: type[BaseModel],
+    *,
+    prefix: str = "",
+    locate: Locate | None = None,
+) -> str:
+    """Turn pydantic's errors into one line: ``[line N: ]field: problem; what to write``.
 
     Args:
         exc: the validation error.
         model: the model that was validated, to list its fields.
         prefix: where that model sits in the spec (``sampler.fallback``).
+        locate: names the field and finds its line; by default the dotted location.
     """
-    return "; ".join(_format_error(error, model, prefix) for error in exc.errors())
+    messages: list[str] = []
+    for error in exc.errors():
+        message = _format_error(error, model, prefix, locate)
+        if message not in messages:
+            messages.append(message)
+    return "; ".join(messages)
 
 
-def _format_error(error: ErrorDetails, model: type[BaseModel], prefix: str) -> str:
-    loc = ".".join([prefix] * bool(prefix) + [str(part) for part in error["loc"]])
-    kind = error["type"]
-    hint = _HINTS.get(loc)
-    if kind == "missing":
-        return f"{loc}: missing; add {hint}" if hint else f"{loc}: missing"
-    if kind == "extra_forbidden":
-        allowed = _allowed_fields(model, error["loc"])
-        close = difflib.get_close_matches(str(error["loc"][-1]), allowed, n=1)
-        advice = f"did you mean {close[0]!r}? " if close else ""
-        return f"{loc}: unknown field; {advice}allowed: {', '.join(allowed)}"
+def error_location(error: ErrorDetails) -> tuple[int | str, ...]:
+    """The error's location in the spec, without pydantic's union tags."""
+    loc = tuple(error["loc"])
+    if loc[:1] == ("objective",) and len(loc) > 1 and loc[1] in _OBJECTIVE_TAGS:
+        loc = loc[:1] + loc[2:]
     context = error.get("ctx") or {}
-    if kind == "value_error" and "error" in context:
-        message = str(context["error"])  # our own message, without pydantic's prefix
+    if error["type"] == "spec_field" and "field" in context:
+        loc = (*loc, str(context["field"]))
+    return loc
+
+
+def _format_error(
+    error: ErrorDetails, model: type[BaseModel], prefix: str, locate: Locate | None
+) -> str:
+    loc = error_location(error)
+    key = ".".join(str(part) for part in loc)
+    if locate is not None:
+        label, line = locate(loc)
+        named = str((error.get("ctx") or {}).get("error", "")).split(":", 1)[0]
+        if loc == ("parameters",) and named and " " not in named:
+            line = locate((*loc, named))[1]  # the parameter's own line
     else:
-        message = error["msg"]
-    if hint and kind not in ("value_error", "literal_error"):
-        message = f"{message}; use {hint}"
-    return f"{loc}: {message}" if loc else message
+        label, line = ".".join([prefix] * bool(prefix) + [key] * bool(key)), None
+    at = f"line {line}: " if line is not None else ""
+    kind = error["type"]
+    hint = HINTS.get(key) if not prefix else HINTS.get(f"{prefix}.{key}")
+    context = error.get("ctx") or {}
+    if kind == "missing":
+        problem = f"missing; add {hint}" if hint else "missing"
+    elif kind == "extra_forbidden":
+        allowed = _allowed_fields(model, loc)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        advice = f"did you mean {close[0]!r}? " if close else ""
+        problem = f"unknown field; {advice}allowed: {', '.join(allowed)}"
+    elif kind == "spec_field":
+        problem = str(context["message"])
+    else:
+        if kind == "value_error" and "error" in context:
+            problem = str(context["error"])  # our own message, without pydantic's prefix
+        else:
+            problem = error["msg"]
+        if hint and kind not in ("value_error", "literal_error"):
+            problem = f"{problem}; use {hint}"
+    return f"{at}{label}: {problem}" if label else f"{at}{problem}"
 
 
 def _allowed_fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    if len(loc) > 1 and loc[0] == "sampler":
-        return sorted(SamplerSpec.model_fields)
+    nested: dict[str, type[BaseModel]] = {
+        "sampler": SamplerSpec, "pruner": PrunerSpec, "objective": CommandSpec,
+    }
+    if len(loc) > 1 and loc[0] in nested and model is StudySpec:
+        return sorted(nested[str(loc[0])].model_fields)
     return sorted(model.model_fields)

@@ -1,6 +1,7 @@
 """Search spaces: parameters, conversion to and from Optuna and W&B, validation and repair."""
 
 from tunepilot.space._config import space_from_config, space_from_wandb
+from tunepilot.space._hydra import param_from_override, space_from_overrides
 from tunepilot.space._params import CategoricalParam, FloatParam, IntParam, Param
 from tunepilot.space._space import Repaired, SearchSpace
 
@@ -11,6 +12,8 @@ __all__ = [
     "Param",
     "Repaired",
     "SearchSpace",
+    "param_from_override",
     "space_from_config",
+    "space_from_overrides",
     "space_from_wandb",
 ]
