@@ -160,9 +160,9 @@ def report(paths: list[str]) -> None:
     f_opt = {name: c["best_value"] for name, c in centres.items()}
     curves = regret_curves(results, f_opt)
     print(markdown_table(summary(curves), labels))
-    png = RESULTS / f"hpo-{suite}-regret.png"
+    png = Path(paths[0]).with_name(f"hpo-{suite}-regret.png")
     plot(curves, labels, f"{suite}: mean normalized regret ({len({r['task'] for r in results})} tasks)", str(png))
-    print(f"\nplot: {png.relative_to(RESULTS.parent.parent)}", file=sys.stderr)
+    print(f"\nplot: {png}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

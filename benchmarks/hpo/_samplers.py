@@ -49,6 +49,11 @@ def make_sampler(
         return LLMSampler(model, mode="blend", **common)
     if name in CONTROLLED:
         which = "best" if name == "blend-informative" else "worst"
+        if task.name not in centres:
+            raise SystemExit(
+                f"no best/worst-known centre for {task.name}; run "
+                f"'python -m benchmarks.hpo --suite {task.suite} --make-centres 200' first"
+            )
         centre = centres[task.name][which]
         return LLMSampler(ControlledPrior(centre, PRIOR_SPREAD, seed=seed), mode="blend", **common)
     raise ValueError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
