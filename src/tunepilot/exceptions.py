@@ -7,6 +7,11 @@ do about it. The tree::
     ├── SearchSpaceError          a search space or a parameter definition is invalid
     ├── SpecError                 a YAML spec is invalid (file, field and fix in the message)
     ├── ObjectiveError            the objective named in a spec cannot be imported or called
+    ├── SweepError                the sweep server refused or failed a request
+    │   ├── NotFoundError         no such sweep, run or token
+    │   ├── ConflictError         not possible in the current state (``reason`` says why)
+    │   └── DatabaseError         the database is unreachable, locked or not migrated
+    ├── ClientError               the SDK could not get an answer from the sweep server
     └── LLMError                  talking to a language model failed
         ├── LLMConfigError        bad model string, missing extra or API key (not retried)
         ├── LLMRequestError       the provider rejected the request (not retried)
@@ -35,6 +40,42 @@ class SpecError(TunepilotError, ValueError):
 
 class ObjectiveError(TunepilotError):
     """The objective function cannot be imported or called."""
+
+
+class SweepError(TunepilotError):
+    """The sweep server refused or failed a request."""
+
+
+class NotFoundError(SweepError, LookupError):
+    """No sweep, run or token has the given id."""
+
+
+class ConflictError(SweepError):
+    """The request is not possible in the current state; ``reason`` is a short code.
+
+    Reasons include ``paused``, ``not_started``, ``finished``, ``canceled``, ``failed``,
+    ``run_cap_reached``, ``grid_exhausted`` and ``run_not_running``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DatabaseError(SweepError):
+    """The database is unreachable, locked, or its schema is not migrated."""
+
+
+class ClientError(TunepilotError):
+    """The SDK could not get a usable answer from the sweep server.
+
+    ``status`` is the HTTP status when the server answered, ``reason`` its reason code.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
 
 
 class LLMError(TunepilotError):
@@ -82,6 +123,9 @@ class LLMOutputError(LLMError):
 
 
 __all__ = [
+    "ClientError",
+    "ConflictError",
+    "DatabaseError",
     "LLMConfigError",
     "LLMError",
     "LLMOutputError",
@@ -89,8 +133,10 @@ __all__ = [
     "LLMRequestError",
     "LLMServerError",
     "LLMTimeoutError",
+    "NotFoundError",
     "ObjectiveError",
     "SearchSpaceError",
     "SpecError",
+    "SweepError",
     "TunepilotError",
 ]

@@ -9,7 +9,9 @@ import typer
 
 from tunepilot.cli._report import report_command
 from tunepilot.cli._run import run_command
+from tunepilot.cli._server import db_app, server_command, token_app
 from tunepilot.cli._studies import studies_command
+from tunepilot.cli._sweep import agent_command, sweep_command
 
 app = typer.Typer(
     name="tunepilot",
@@ -44,6 +46,11 @@ def _root(
 app.command("run")(run_command)
 app.command("report")(report_command)
 app.command("studies")(studies_command)
+app.command("server")(server_command)
+app.command("sweep")(sweep_command)
+app.command("agent")(agent_command)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
 
 
 def main() -> None:

@@ -1,0 +1,136 @@
+"""``tunepilot server``, ``tunepilot db upgrade`` and ``tunepilot token create``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from tunepilot.exceptions import TunepilotError
+
+EXIT_USAGE = 2
+_err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (TUNEPILOT_DB; default sqlite:///tunepilot.db)."),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    _err.print(f"[red]error: {escape(message)}[/red]")
+    return typer.Exit(EXIT_USAGE)
+
+
+def _settings(**given: Any) -> Any:
+    try:
+        from tunepilot.server import Settings
+    except ImportError as exc:
+        raise _fail(str(exc)) from None
+    return Settings(**{k: v for k, v in given.items() if v is not None})
+
+
+def serve(settings: Any, *, migrate: bool = False, log_level: str = "warning") -> None:
+    """Check the database and the auth rule, then serve until interrupted.
+
+    Raises:
+        TunepilotError: the database is not ready, or a non-loopback host has no token.
+    """
+    import optuna
+    import uvicorn
+
+    from tunepilot.server import create_app, upgrade_database
+    from tunepilot.server._settings import is_loopback
+    from tunepilot.server.db import Database, token_digests
+
+    if migrate:
+        upgrade_database(settings.db_url)
+    if not is_loopback(settings.host) and not settings.auth_token:
+        database = Database(settings.db_url)
+        try:
+            has_tokens = bool(token_digests(database))
+        except TunepilotError:
+            has_tokens = False
+        finally:
+            database.dispose()
+        if not has_tokens:
+            raise TunepilotError(
+                f"refusing to listen on {settings.host} without an API token: set "
+                "TUNEPILOT_TOKEN, or run 'tunepilot token create', or bind 127.0.0.1"
+            )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    app = create_app(settings)
+    _err.print(f"tunepilot server on http://{settings.host}:{settings.port} "
+               f"(API under /api/v1, docs at /docs)")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
+                access_log=log_level in ("info", "debug"))
+
+
+def server_command(
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    migrate: Annotated[
+        bool, typer.Option("--migrate", help="Create or migrate the tables first.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve the sweep API (and Optuna's tables) from one database.
+
+    Binds 127.0.0.1 unless told otherwise; any other address needs TUNEPILOT_TOKEN
+    or a token from 'tunepilot token create'.
+    """
+    settings = _settings(db=db, host=host, port=port)
+    try:
+        serve(settings, migrate=migrate, log_level=log_level)
+    except TunepilotError as exc:
+        raise _fail(str(exc)) from None
+
+
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create or migrate tunepilot's tables (and Optuna's) to this version."""
+    settings = _settings(db=db)
+    from tunepilot.server import upgrade_database
+
+    try:
+        revision = upgrade_database(settings.db_url)
+    except TunepilotError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"database at migration {revision}")
+
+
+@db_app.command("current")
+def db_current(db: DbOption = None) -> None:
+    """Print the database's migration (or 'none')."""
+    settings = _settings(db=db)
+    from tunepilot.server import database_revision
+
+    try:
+        typer.echo(database_revision(settings.db_url) or "none")
+    except TunepilotError as exc:
+        raise _fail(str(exc)) from None
+
+
+@token_app.command("create")
+def token_create(
+    db: DbOption = None,
+    name: Annotated[str, typer.Option(help="A label for the token.")] = "default",
+) -> None:
+    """Make an API token and print it once; only its hash is stored."""
+    settings = _settings(db=db)
+    from tunepilot.server import create_token
+    from tunepilot.server.db import check_database
+
+    try:
+        check_database(settings.db_url)
+        token = create_token(settings.db_url, name=name)
+    except TunepilotError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(token)

@@ -1,0 +1,42 @@
+"""A W&B-compatible client of the tunepilot sweep server.
+
+Usable in place of W&B's sweep API::
+
+    import tunepilot.sdk as wandb
+
+    def train():
+        wandb.init(config={"epochs": 5})
+        for epoch in range(wandb.config.epochs):
+            wandb.log({"loss": 1 / (epoch + 1) * wandb.config.lr}, step=epoch)
+
+    sweep_id = wandb.sweep({"method": "random", "metric": {"name": "loss"},
+                            "parameters": {"lr": {"min": 0.001, "max": 0.1}}},
+                           project="demo")
+    wandb.agent(sweep_id, function=train, count=10)
+
+The server URL and token come from arguments or ``TUNEPILOT_URL`` and
+``TUNEPILOT_TOKEN``. The SDK speaks HTTP only (httpx); it never imports the server.
+"""
+
+from tunepilot.sdk._agent import agent, expand_command
+from tunepilot.sdk._client import Client
+from tunepilot.sdk._run import Config, Run, RunStopped, Summary, config, finish, init, log, summary
+from tunepilot.sdk._sweep import Suggestion, SweepController, sweep
+
+__all__ = [
+    "Client",
+    "Config",
+    "Run",
+    "RunStopped",
+    "Suggestion",
+    "Summary",
+    "SweepController",
+    "agent",
+    "config",
+    "expand_command",
+    "finish",
+    "init",
+    "log",
+    "summary",
+    "sweep",
+]

@@ -1,0 +1,203 @@
+"""The run a training function sees: ``init``, ``config``, ``log``, ``summary``, ``finish``."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from tunepilot.exceptions import TunepilotError
+from tunepilot.sdk._client import Client
+
+
+class RunStopped(BaseException):
+    """Raised by :func:`log` when the server asked to stop the run (hyperband, cancel).
+
+    A ``BaseException`` so that a training loop's ``except Exception`` does not
+    swallow it; the agent catches it and reports the run as stopped.
+    """
+
+
+class Config(dict[str, Any]):
+    """The run's config: a dict that also reads and writes keys as attributes."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"config has no key {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        del self[name]
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain-dict copy."""
+        return dict(self)
+
+
+class Summary(dict[str, Any]):
+    """Each key's last logged value; keys set here are sent when the run finishes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed: set[str] = set()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.changed.add(key)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` wins key by key, nested mappings merged (sweep params over init config)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class Run:
+    """One run: its config, summary and logged history; remote when it has an id.
+
+    A run without an id (``init()`` outside any agent) keeps its history in memory.
+    """
+
+    def __init__(
+        self, *, client: Client | None, run_id: str | None, config: Mapping[str, Any],
+        sweep_id: str | None = None,
+    ) -> None:
+        self.client = client
+        self.id = run_id
+        self.sweep_id = sweep_id
+        self.config = Config(config)
+        self.summary = Summary()
+        self.history: list[dict[str, Any]] = []
+        self.stop_event = threading.Event()
+        self.stop_reason: str | None = None
+        self.finished = False
+        self._step = 0
+
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        """Log one row of metrics (``step`` defaults to the next step)."""
+        if self.finished:
+            raise TunepilotError("this run has finished; call init() for a new one")
+        if self.stop_event.is_set():
+            raise RunStopped(self.stop_reason or "the server asked to stop this run")
+        row = dict(data)
+        step = self._step if step is None else int(step)
+        self._step = step + 1
+        self.history.append({"_step": step, **row})
+        dict.update(self.summary, row)
+        if self.client is not None and self.id is not None:
+            answer = self.client.post(f"/runs/{self.id}/log",
+                                      {"rows": [{"step": step, "metrics": row}]})
+            if answer and answer.get("stop"):
+                self.stop_reason = answer.get("reason")
+                self.stop_event.set()
+
+    def flush_summary(self) -> None:
+        """Send the summary keys set by hand since the last flush."""
+        changed = {k: self.summary[k] for k in self.summary.changed if k in self.summary}
+        if changed and self.client is not None and self.id is not None:
+            self.client.request("PATCH", f"/runs/{self.id}/summary", json={"summary": changed})
+        self.summary.changed.clear()
+
+
+class _Current:
+    """The process's current run, shared by the module-level functions."""
+
+    def __init__(self) -> None:
+        self.run: Run | None = None
+        self.sweep_config: dict[str, Any] | None = None
+
+
+current = _Current()
+#: The current run's config (the same object across runs, as ``wandb.config``).
+config = Config()
+#: The current run's summary.
+summary = Summary()
+
+
+def _attach(run: Run) -> Run:
+    current.run = run
+    config.clear()
+    dict.update(config, run.config)
+    run.config = config
+    summary.clear()
+    summary.changed.clear()
+    run.summary = summary
+    return run
+
+
+def init(
+    config: Mapping[str, Any] | None = None,
+    project: str | None = None,
+    *,
+    url: str | None = None,
+    token: str | None = None,
+    **_ignored: Any,
+) -> Run:
+    """Start (or join) the run, as ``wandb.init``.
+
+    Inside an agent (a function agent in this process, or a program started by
+    ``tunepilot agent``, which passes ``TUNEPILOT_RUN_ID``) the run is the leased
+    one: the sweep's parameters override ``config``, and keys only in ``config``
+    are merged in, as W&B does. Elsewhere the run is local and keeps its history
+    in memory. Other W&B keyword arguments are accepted and ignored.
+    """
+    given = dict(config or {})
+    if current.sweep_config is not None and current.run is not None:
+        current.run.config = Config(merge(given, current.sweep_config))
+        return _attach(current.run)
+    run_id = os.environ.get("TUNEPILOT_RUN_ID")
+    if run_id:
+        client = Client(url, token)
+        remote = client.get(f"/runs/{run_id}")
+        current.sweep_config = dict(remote["config"])
+        run = Run(client=client, run_id=run_id, config=merge(given, remote["config"]),
+                  sweep_id=remote["sweep_id"])
+        # A program need not call finish(): hand-set summary keys are sent at exit.
+        atexit.register(_flush_at_exit, run)
+        return _attach(run)
+    return _attach(Run(client=None, run_id=None, config=given))
+
+
+def _flush_at_exit(run: Run) -> None:
+    try:
+        run.flush_summary()
+    except TunepilotError:
+        pass  # the agent reports the run's end either way
+    if run.client is not None:
+        run.client.close()
+
+
+def _run() -> Run:
+    if current.run is None:
+        raise TunepilotError("no run: call tunepilot.sdk.init() first")
+    return current.run
+
+
+def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    """Log a row of metrics to the current run (``commit`` is accepted for W&B code)."""
+    _run().log(data, step=step)
+
+
+def finish(exit_code: int | None = None) -> None:
+    """Send hand-set summary keys; the agent reports the run's end when the function returns."""
+    run = current.run
+    if run is None:
+        return
+    run.flush_summary()
+    if os.environ.get("TUNEPILOT_RUN_ID") is None and current.sweep_config is None:
+        run.finished = True  # a local run ends here; a sweep run ends with its agent

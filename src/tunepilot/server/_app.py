@@ -1,0 +1,114 @@
+"""The app factory: one FastAPI app, settings object, auth layer and session factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from tunepilot.exceptions import (
+    ConflictError,
+    DatabaseError,
+    NotFoundError,
+    SearchSpaceError,
+    SpecError,
+)
+from tunepilot.server._auth import TokenAuth
+from tunepilot.server._context import ServerContext
+from tunepilot.server._reaper import Reaper
+from tunepilot.server._runs import RunService
+from tunepilot.server._settings import Settings
+from tunepilot.server.api import api_router, health_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """Build the server app over the database in ``settings``.
+
+    The database must be migrated (``tunepilot db upgrade``). Every route, including
+    those in ``routers`` and any mounted later, needs the bearer token once one is
+    configured, except ``/health`` and the API description.
+
+    Args:
+        settings: defaults to :class:`Settings` read from ``TUNEPILOT_*`` variables.
+        routers: more routers to mount beside the sweep API (dashboard, online optimizer).
+
+    Raises:
+        DatabaseError: the database is unreachable or not migrated.
+
+    Example:
+        .. code-block:: python
+
+            from fastapi.testclient import TestClient
+            from tunepilot.server import Settings, create_app, upgrade_database
+
+            upgrade_database("sqlite:///sweeps.db")
+            with TestClient(create_app(Settings(db="sqlite:///sweeps.db"))) as client:
+                assert client.get("/health").json() == {"status": "ok"}
+    """
+    settings = settings if settings is not None else Settings()
+    ctx = ServerContext.open(settings)
+    reaper = Reaper(RunService(ctx), period=settings.reaper_period)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.reaper:
+            reaper.start()
+        try:
+            yield
+        finally:
+            reaper.stop()
+            ctx.close()
+
+    from tunepilot import __version__
+
+    app = FastAPI(
+        title="tunepilot",
+        version=__version__,
+        description="Self-hosted sweeps over Optuna: W&B-compatible configs, agents, liveness.",
+        lifespan=lifespan,
+    )
+    app.state.tunepilot = ctx
+    app.state.reaper = reaper
+    app.include_router(health_router)
+    app.include_router(api_router, prefix=API_PREFIX)
+    for router in routers:
+        app.include_router(router)
+    _add_error_handlers(app)
+    app.add_middleware(TokenAuth, settings=settings, database=ctx.db)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def not_found(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    async def conflict(_: Request, exc: Exception) -> JSONResponse:
+        reason = exc.reason if isinstance(exc, ConflictError) else None
+        return JSONResponse({"detail": str(exc), "reason": reason}, status_code=409)
+
+    async def invalid(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+    async def unprocessable(_: Request, exc: Exception) -> JSONResponse:
+        # Without the offending input: it may hold NaN, which JSON cannot carry back.
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        detail = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in errors
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    app.add_exception_handler(RequestValidationError, unprocessable)
+    app.add_exception_handler(NotFoundError, not_found)
+    app.add_exception_handler(ConflictError, conflict)
+    app.add_exception_handler(SearchSpaceError, invalid)
+    app.add_exception_handler(SpecError, invalid)
+    app.add_exception_handler(DatabaseError, unavailable)

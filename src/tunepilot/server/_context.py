@@ -1,0 +1,79 @@
+"""What every part of the server shares: settings, database, Optuna storage, locks."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import optuna
+
+from tunepilot.exceptions import SearchSpaceError
+from tunepilot.server._samplers import build_sweep_sampler
+from tunepilot.server._locks import SweepLocks
+from tunepilot.server._settings import Settings
+from tunepilot.server.db import Database, check_database, make_storage
+from tunepilot.server.db._models import utcnow
+from tunepilot.space import SweepConfig
+
+@dataclass
+class ServerContext:
+    """One per app: the settings object, session factory, Optuna storage and locks.
+
+    Routers mounted later (dashboard, online optimizer) get the same object through
+    ``api.deps``.
+    """
+
+    settings: Settings
+    db: Database
+    storage: optuna.storages.RDBStorage
+    locks: SweepLocks
+    started_at: datetime = field(default_factory=utcnow)
+    _studies: dict[str, tuple[optuna.Study, SweepConfig]] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, settings: Settings) -> ServerContext:
+        """Connect to the database named in ``settings`` after checking its migrations.
+
+        Raises:
+            DatabaseError: unreachable, or not migrated (the message says what to run).
+        """
+        check_database(settings.db_url)
+        database = Database(settings.db_url)
+        return cls(
+            settings=settings, db=database, storage=make_storage(settings.db_url),
+            locks=SweepLocks(database),
+        )
+
+    def runtime(
+        self, sweep_id: str, study_name: str, raw_config: Any
+    ) -> tuple[optuna.Study, SweepConfig]:
+        """The sweep's Optuna study (with its sampler) and parsed config, built once."""
+        with self._guard:
+            cached = self._studies.get(sweep_id)
+        if cached is not None:
+            return cached
+        config = parse_config(raw_config)
+        sampler = build_sweep_sampler(config) if config.method != "grid" else None
+        study = optuna.load_study(study_name=study_name, storage=self.storage, sampler=sampler)
+        with self._guard:
+            return self._studies.setdefault(sweep_id, (study, config))
+
+    def forget(self, sweep_id: str) -> None:
+        """Drop the cached study of a deleted sweep."""
+        with self._guard:
+            self._studies.pop(sweep_id, None)
+
+    def close(self) -> None:
+        """Close every database connection."""
+        self.db.dispose()
+        self.storage.engine.dispose()
+
+
+def parse_config(data: Any) -> SweepConfig:
+    """Validate a stored or submitted sweep config (``SearchSpaceError`` when invalid)."""
+    if not isinstance(data, dict):
+        raise SearchSpaceError("config must be a mapping")
+    return SweepConfig.parse(data)

@@ -1,0 +1,324 @@
+"""Runs: heartbeats, logged metric rows, finishing, stop requests, and reaping lost runs."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState, create_trial
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from tunepilot.exceptions import ConflictError
+from tunepilot.server._context import ServerContext
+from tunepilot.server._hyperband import should_stop
+from tunepilot.server._sweeps import ATTEMPT_ATTR, RETRY_OF_ATTR, TERMINAL
+from tunepilot.server.db import MetricRow, Run, Sweep, repository
+from tunepilot.server.db._models import utcnow
+from tunepilot.space import SweepConfig
+
+_logger = logging.getLogger("tunepilot.server")
+
+RunEnd = Literal["finished", "failed", "stopped"]
+_OPTUNA_STATE = {"finished": TrialState.COMPLETE, "failed": TrialState.FAIL,
+                 "stopped": TrialState.PRUNED}
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What a heartbeat or log answer tells the agent: keep going, or stop and why."""
+
+    state: str
+    stop: bool
+    reason: str | None
+
+
+def metric_value(summary: dict[str, Any], name: str | None) -> float | None:
+    """The sweep metric from a summary, if it is a finite number."""
+    if name is None:
+        return None
+    value = summary.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class RunService:
+    """Run operations over one :class:`ServerContext`."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    def heartbeat(self, run_id: str) -> Signal:
+        """Renew the run's lease; the answer says whether the agent should stop it."""
+        with self.ctx.db.session() as session:
+            run = repository.get_run(session, run_id)
+            if run.state != "running":
+                return Signal(run.state, True, run.fail_reason or f"the run is {run.state}")
+            run.heartbeat_at = utcnow()
+            return Signal(run.state, run.stop_requested, run.stop_reason)
+
+    def log(self, run_id: str, rows: list[tuple[int | None, dict[str, Any]]]) -> Signal:
+        """Store metric rows, update the summary and intermediate values, apply hyperband.
+
+        Raises:
+            ConflictError: the run is no longer running.
+        """
+        with self.ctx.db.session() as session:
+            run = repository.get_run(session, run_id)
+            _check_running(run)
+            sweep = repository.get_sweep(session, run.sweep_id)
+            metric, goal = sweep.metric_name, sweep.metric_goal
+            summary, history = dict(run.summary or {}), list(run.metric_history or [])
+            intermediate: list[tuple[int, float]] = []
+            step = run.n_rows
+            for given, data in rows:
+                step = given if given is not None else step
+                session.add(MetricRow(run_id=run_id, step=step, data=data))
+                summary.update(data)
+                value = metric_value(data, metric)
+                if value is not None:
+                    history.append(value)
+                    intermediate.append((step, value))
+                step += 1
+            run.summary, run.metric_history = summary, history
+            run.n_rows = step
+            run.heartbeat_at = utcnow()
+            trial_id, sweep_id, raw = run.trial_id, run.sweep_id, sweep.config
+            stop, reason = run.stop_requested, run.stop_reason
+        for s, value in intermediate:
+            try:
+                self.ctx.storage.set_trial_intermediate_value(trial_id, s, value)
+            except UpdateFinishedTrialError:
+                break
+        early = raw.get("early_terminate") if isinstance(raw, dict) else None
+        if intermediate and early and not stop:
+            decision = self._hyperband(sweep_id, run_id, raw, history, goal)
+            if decision is not None:
+                stop, reason = True, decision
+        return Signal("running", stop, reason)
+
+    def _hyperband(
+        self, sweep_id: str, run_id: str, raw: Any, history: list[Any], goal: str
+    ) -> str | None:
+        _, config = self.ctx.runtime(sweep_id, _study_name(self.ctx, sweep_id), raw)
+        assert config.early_terminate is not None
+        with self.ctx.db.session() as session:
+            everyone = [h for _, _, h in repository.histories(session, sweep_id)]
+            decision = should_stop(
+                config.early_terminate, history, everyone, maximize=goal == "maximize"
+            )
+            if not decision.stop:
+                return None
+            run = repository.get_run(session, run_id)
+            run.stop_requested, run.stop_reason = True, decision.reason
+        return decision.reason
+
+    def update_summary(self, run_id: str, summary: dict[str, Any]) -> Run:
+        """Merge ``summary`` into a running run's summary (W&B's ``run.summary[k] = v``)."""
+        with self.ctx.db.session() as session:
+            run = repository.get_run(session, run_id)
+            _check_running(run)
+            run.summary = {**(run.summary or {}), **summary}
+            return run
+
+    def request_stop(self, run_id: str, reason: str = "stop requested") -> Run:
+        """Ask the agent of a running run to stop it (seen at its next heartbeat)."""
+        with self.ctx.db.session() as session:
+            run = repository.get_run(session, run_id)
+            _check_running(run)
+            run.stop_requested, run.stop_reason = True, reason
+            return run
+
+    def finish(
+        self, run_id: str, *, state: RunEnd, summary: dict[str, Any] | None, reason: str | None
+    ) -> Run:
+        """End a run: tell Optuna, update the best run, the target and the sweep's end.
+
+        Finishing again with the same state returns the run unchanged, so an agent
+        may retry a finish whose answer it did not get.
+
+        Raises:
+            ConflictError: the run already ended otherwise (e.g. it was reaped).
+        """
+        with self.ctx.db.session() as session:
+            sweep_id = repository.get_run(session, run_id).sweep_id
+        with self.ctx.locks.hold(sweep_id):
+            with self.ctx.db.session() as session:
+                run = repository.get_run(session, run_id)
+                if run.state == state:
+                    return run
+                _check_running(run)
+                sweep = repository.get_sweep(session, sweep_id)
+                merged = {**(run.summary or {}), **(summary or {})}
+                value = metric_value(merged, sweep.metric_name)
+                trial_id = run.trial_id
+                metric_name = sweep.metric_name
+                study_name, raw = sweep.study_name, sweep.config
+                may_end = _may_end(sweep)
+            fail_reason = reason if state != "finished" else None
+            optuna_state = _OPTUNA_STATE[state]
+            values: list[float] | None = None
+            if state == "finished":
+                if value is not None:
+                    values = [value]
+                else:
+                    optuna_state = TrialState.FAIL
+                    fail_reason = (
+                        f"the summary has no finite {metric_name!r}" if metric_name
+                        else "the sweep has no metric"
+                    )
+            try:
+                if fail_reason:
+                    self.ctx.storage.set_trial_user_attr(trial_id, "fail_reason", fail_reason)
+                self.ctx.storage.set_trial_state_values(trial_id, optuna_state, values)
+            except UpdateFinishedTrialError:
+                pass  # told before a crash between this and our own commit
+            config = self._config(sweep_id, study_name, raw) if may_end else None
+            with self.ctx.db.session() as session:
+                run = repository.get_run(session, run_id)
+                sweep = repository.get_sweep(session, sweep_id)
+                run.state, run.summary, run.finished_at = state, merged, utcnow()
+                run.value = value if state in ("finished", "stopped") else None
+                run.fail_reason = fail_reason if state != "finished" or values is None else None
+                if state == "finished" and value is not None:
+                    _update_best(sweep, run, value)
+                if config is not None:
+                    self._maybe_complete(session, sweep, config)
+                return run
+
+    def _config(self, sweep_id: str, study_name: str, raw: Any) -> SweepConfig:
+        """The parsed config, read before a write transaction opens.
+
+        On SQLite, an Optuna read (loading the study) inside our transaction would
+        wait for the file lock our own transaction holds.
+        """
+        return self.ctx.runtime(sweep_id, study_name, raw)[1]
+
+    @staticmethod
+    def _maybe_complete(
+        session: Session, sweep: Sweep, config: SweepConfig
+    ) -> None:
+        """Mark the sweep finished once it can hand out nothing more and nothing runs."""
+        if sweep.state != "running" or sweep.n_queued:
+            return
+        capped = sweep.run_cap is not None and sweep.n_suggested >= sweep.run_cap
+        exhausted = config.method == "grid" and sweep.n_suggested >= config.space.grid_size
+        if not (capped or exhausted):
+            return
+        running = session.scalar(
+            select(func.count()).select_from(Run)
+            .where(Run.sweep_id == sweep.id, Run.state == "running")
+        )
+        if running:
+            return
+        sweep.state = "finished"
+        sweep.state_reason = "run cap reached" if capped else "every grid configuration ran"
+
+    def reap(self, now: datetime | None = None) -> list[str]:
+        """Fail running runs whose agent went silent, and queue their configurations again.
+
+        A run is lost when no heartbeat came for the heartbeat timeout, counting from
+        this server's start at the earliest: while the server was down, no agent
+        could reach it. Each configuration is queued again at most ``max_retries``
+        times. Returns the ids of the runs failed.
+        """
+        now = now or utcnow()
+        timeout = timedelta(seconds=self.ctx.settings.heartbeat_timeout)
+        cutoff = now - timeout
+        if self.ctx.started_at > cutoff:
+            return []
+        with self.ctx.db.session() as session:
+            lost = session.execute(
+                select(Run.id, Run.sweep_id)
+                .where(Run.state == "running", Run.heartbeat_at < cutoff)
+            ).all()
+        reaped = []
+        for run_id, sweep_id in lost:
+            if self._reap_one(run_id, sweep_id, cutoff):
+                reaped.append(run_id)
+        return reaped
+
+    def _reap_one(self, run_id: str, sweep_id: str, cutoff: datetime) -> bool:
+        ctx = self.ctx
+        with ctx.locks.hold(sweep_id):
+            with ctx.db.session() as session:
+                run = repository.get_run(session, run_id)
+                if run.state != "running" or run.heartbeat_at >= cutoff:
+                    return False  # finished or heard from meanwhile
+                sweep = repository.get_sweep(session, sweep_id)
+                silent = (utcnow() - run.heartbeat_at).total_seconds()
+                reason = f"lost: no heartbeat from agent {run.agent or '?'} for {silent:.1f} s"
+                trial_id, params, attempt = run.trial_id, dict(run.params), run.attempt
+                study_name, raw = sweep.study_name, sweep.config
+            retry = attempt <= ctx.settings.max_retries and sweep.state not in TERMINAL
+            try:
+                ctx.storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+                ctx.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            except UpdateFinishedTrialError:
+                pass
+            config = self._config(sweep_id, study_name, raw)
+            if retry:
+                template = create_trial(
+                    state=TrialState.WAITING, params=params,
+                    distributions=config.space.distributions(),
+                    user_attrs={ATTEMPT_ATTR: attempt + 1, RETRY_OF_ATTR: run_id},
+                )
+                study_id = ctx.storage.get_study_id_from_name(study_name)
+                ctx.storage.create_new_trial(study_id, template_trial=template)
+            with ctx.db.session() as session:
+                run = repository.get_run(session, run_id)
+                run.state, run.fail_reason, run.finished_at = "failed", reason, utcnow()
+                if retry:
+                    session.execute(
+                        update(Sweep).where(Sweep.id == sweep_id)
+                        .values(n_queued=Sweep.n_queued + 1)
+                    )
+                else:
+                    sweep = repository.get_sweep(session, sweep_id)
+                    self._maybe_complete(session, sweep, config)
+        _logger.warning("run %s of sweep %s %s; %s", run_id, sweep_id, reason,
+                        "its configuration is queued again" if retry else "no retry left")
+        return True
+
+
+def _may_end(sweep: Sweep) -> bool:
+    """Whether finishing a run could end the sweep (its run cap reached, or a grid sweep).
+
+    A cheap test on the row, so that most finishes skip loading the parsed config.
+    """
+    if sweep.state != "running":
+        return False
+    if sweep.run_cap is not None and sweep.n_suggested >= sweep.run_cap:
+        return True
+    return sweep.method == "grid"
+
+
+def _study_name(ctx: ServerContext, sweep_id: str) -> str:
+    with ctx.db.session() as session:
+        return repository.get_sweep(session, sweep_id).study_name
+
+
+def _check_running(run: Run) -> None:
+    if run.state != "running":
+        detail = f": {run.fail_reason}" if run.fail_reason else ""
+        raise ConflictError(f"run {run.id} is {run.state}{detail}", reason="run_not_running")
+
+
+def _update_best(sweep: Sweep, run: Run, value: float) -> None:
+    better = sweep.best_value is None or (
+        value < sweep.best_value if sweep.metric_goal == "minimize" else value > sweep.best_value
+    )
+    if better:
+        sweep.best_value, sweep.best_run_id = value, run.id
+    if sweep.metric_target is not None and sweep.state == "running":
+        reached = (value <= sweep.metric_target if sweep.metric_goal == "minimize"
+                   else value >= sweep.metric_target)
+        if reached:
+            sweep.state = "finished"
+            sweep.state_reason = f"metric target {sweep.metric_target:g} reached by run {run.id}"

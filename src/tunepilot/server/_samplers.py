@@ -1,0 +1,80 @@
+"""The Optuna sampler behind each sweep method, with its options checked up front."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from tunepilot.exceptions import SpecError, TunepilotError
+from tunepilot.space import SweepConfig
+
+_OPTUNA: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "gp": optuna.samplers.GPSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "qmc": optuna.samplers.QMCSampler,
+}
+#: Arguments set by the server itself, or Python objects JSON cannot express.
+_NOT_OPTIONS = frozenset({"self", "seed", "search_space", "independent_sampler",
+                          "constraints_func", "gamma", "weights", "source_trials", "fallback"})
+
+
+def build_sweep_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler for a sweep's method and its ``sampler`` options.
+
+    ``random`` is Optuna's RandomSampler; ``bayes`` is TPE unless the options name
+    another Optuna sampler (``sampler: {name: gp}``); ``llm`` is
+    :class:`tunepilot.LLMSampler` over the sweep's internal space and ``blend`` the
+    same in blend mode. ``seed`` may be given among the options.
+
+    Raises:
+        SpecError: an option is unknown or invalid; the message names it.
+    """
+    options: dict[str, Any] = dict(config.sampler)
+    seed = options.pop("seed", None)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise SpecError(f"sampler.seed must be an integer, got {seed!r}")
+    if config.method in ("llm", "blend"):
+        from tunepilot.samplers import LLMSampler
+
+        options.setdefault("mode", config.method)  # LLMSampler's modes are llm and blend
+        _check("llm", LLMSampler, options)
+        return _construct(LLMSampler, dict(
+            options, search_space=config.space.search_space(), seed=seed
+        ))
+    name = options.pop("name", "tpe") if config.method == "bayes" else "random"
+    if name not in _OPTUNA:
+        raise SpecError(f"sampler.name must be one of {', '.join(_OPTUNA)}, got {name!r}")
+    _check(name, _OPTUNA[name], options)
+    return _construct(_OPTUNA[name], dict(options, seed=seed))
+
+
+def _check(name: str, factory: Callable[..., Any], options: dict[str, Any]) -> None:
+    allowed = sorted(
+        p.name for p in inspect.signature(factory).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in _NOT_OPTIONS
+    )
+    for key in options:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SpecError(
+                f"sampler.{key}: unknown option for the {name} sampler; {hint}"
+                f"allowed: {', '.join(allowed) or 'none'}"
+            )
+
+
+def _construct(
+    factory: Callable[..., optuna.samplers.BaseSampler], kwargs: dict[str, Any]
+) -> optuna.samplers.BaseSampler:
+    try:
+        return factory(**kwargs)
+    except TunepilotError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"sampler: invalid option value: {exc}") from None

@@ -1,0 +1,275 @@
+"""Sweeps: create, read, change, lifecycle, and handing out configurations (suggest)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState, create_trial
+from sqlalchemy import select, update
+
+from tunepilot.exceptions import ConflictError, TunepilotError
+from tunepilot.server._context import ServerContext, parse_config
+from tunepilot.server._samplers import build_sweep_sampler
+from tunepilot.server.db import MetricRow, Run, Sweep, repository
+from tunepilot.server.db._models import utcnow
+from tunepilot.space import SweepConfig
+
+_ALPHABET = string.ascii_lowercase + string.digits
+#: Sweep states from which no more runs are handed out, ever.
+TERMINAL = frozenset({"finished", "failed", "canceled"})
+#: Lifecycle action -> (states it may start from, state it leads to).
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "start": (frozenset({"pending"}), "running"),
+    "pause": (frozenset({"running"}), "paused"),
+    "resume": (frozenset({"paused"}), "running"),
+    "finish": (frozenset({"pending", "running", "paused"}), "finished"),
+    "cancel": (frozenset({"pending", "running", "paused"}), "canceled"),
+}
+ATTEMPT_ATTR = "tunepilot.attempt"
+RETRY_OF_ATTR = "tunepilot.retry_of"
+
+
+def new_id(length: int = 8) -> str:
+    """A short random id, as W&B's sweep and run ids."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A configuration handed to an agent: the run that now holds it."""
+
+    run: Run
+    heartbeat_interval: float
+
+
+class SweepService:
+    """Sweep operations over one :class:`ServerContext`."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    def create(
+        self,
+        config: dict[str, Any],
+        *,
+        project: str,
+        name: str | None = None,
+        description: str | None = None,
+        start: bool = True,
+    ) -> Sweep:
+        """Validate ``config``, make its Optuna study and the sweep row.
+
+        Raises:
+            SearchSpaceError: the config is invalid.
+            SpecError: the sampler options are invalid.
+        """
+        parsed = parse_config(config)
+        if parsed.method != "grid":
+            build_sweep_sampler(parsed)  # bad sampler options fail now, not at the first run
+        sweep_id = new_id()
+        study_name = f"tunepilot-sweep-{sweep_id}"
+        study = optuna.create_study(
+            study_name=study_name, storage=self.ctx.storage, direction=parsed.direction
+        )
+        study.set_user_attr("tunepilot.sweep_id", sweep_id)
+        try:
+            with self.ctx.db.session() as session:
+                owner = repository.project_named(session, project)
+                sweep = Sweep(
+                    id=sweep_id, project_id=owner.id,
+                    name=name if name is not None else parsed.name,
+                    description=description if description is not None else parsed.description,
+                    method=parsed.method, config=config,
+                    state="running" if start else "pending", study_name=study_name,
+                    metric_name=parsed.metric.name if parsed.metric else None,
+                    metric_goal=parsed.direction,
+                    metric_target=parsed.metric.target if parsed.metric else None,
+                    run_cap=parsed.run_cap, n_suggested=0,
+                )
+                session.add(sweep)
+        except TunepilotError:
+            optuna.delete_study(study_name=study_name, storage=self.ctx.storage)
+            raise
+        return sweep
+
+    def update(self, sweep_id: str, changes: dict[str, Any]) -> Sweep:
+        """Change name, description or run cap (only the keys present in ``changes``)."""
+        with self.ctx.locks.hold(sweep_id), self.ctx.db.session() as session:
+            sweep = repository.get_sweep(session, sweep_id)
+            for key in ("name", "description", "run_cap"):
+                if key in changes:
+                    setattr(sweep, key, changes[key])
+            return sweep
+
+    def delete(self, sweep_id: str) -> None:
+        """Delete the sweep, its runs, their metric rows and the Optuna study."""
+        with self.ctx.locks.hold(sweep_id):
+            with self.ctx.db.session() as session:
+                sweep = repository.get_sweep(session, sweep_id)
+                study_name = sweep.study_name
+                run_ids = select(Run.id).where(Run.sweep_id == sweep_id)
+                session.query(MetricRow).filter(MetricRow.run_id.in_(run_ids)).delete(
+                    synchronize_session=False
+                )
+                session.query(Run).filter(Run.sweep_id == sweep_id).delete()
+                session.delete(sweep)
+            self.ctx.forget(sweep_id)
+            try:
+                optuna.delete_study(study_name=study_name, storage=self.ctx.storage)
+            except KeyError:
+                pass  # already gone
+
+    def transition(self, sweep_id: str, action: str) -> Sweep:
+        """Apply a lifecycle action (start, pause, resume, finish, cancel).
+
+        Raises:
+            ConflictError: the action is not possible from the sweep's state.
+        """
+        sources, target = TRANSITIONS[action]
+        with self.ctx.locks.hold(sweep_id), self.ctx.db.session() as session:
+            sweep = repository.get_sweep(session, sweep_id)
+            if sweep.state == target:
+                return sweep  # repeating an action is harmless, e.g. a retried request
+            if sweep.state not in sources:
+                raise ConflictError(
+                    f"cannot {action} sweep {sweep_id}: it is {sweep.state}",
+                    reason=f"sweep_{sweep.state}",
+                )
+            sweep.state = target
+            sweep.state_reason = f"{action} requested"
+            if action == "cancel":
+                session.execute(
+                    update(Run).where(Run.sweep_id == sweep_id, Run.state == "running")
+                    .values(stop_requested=True, stop_reason="the sweep was canceled")
+                )
+            return sweep
+
+    def suggest(
+        self, sweep_id: str, *, agent: str | None, request_id: str | None = None
+    ) -> Lease:
+        """Lease the next configuration: a queued retry first, else a fresh one.
+
+        A request id makes the call idempotent: when an agent retries a suggest
+        whose answer it lost (the server restarted, the network dropped), it gets
+        the run the first request created instead of a second one.
+
+        Raises:
+            ConflictError: the sweep hands out nothing now (``reason`` says why).
+        """
+        ctx = self.ctx
+        with ctx.locks.hold(sweep_id):
+            with ctx.db.session() as session:
+                sweep = repository.get_sweep(session, sweep_id)
+                earlier = repository.run_for_request(session, request_id) if request_id else None
+                if earlier is not None:
+                    if earlier.sweep_id != sweep_id:
+                        raise ConflictError(
+                            f"request_id {request_id!r} was already used for sweep "
+                            f"{earlier.sweep_id}; send a new id with each request",
+                            reason="request_id_reused",
+                        )
+                    return Lease(earlier, ctx.settings.heartbeat_interval)
+                _check_open(sweep)
+                snapshot = (sweep.study_name, sweep.config, sweep.n_suggested, sweep.run_cap,
+                            sweep.n_queued)
+            study_name, raw, n_suggested, run_cap, n_queued = snapshot
+            study, config = ctx.runtime(sweep_id, study_name, raw)
+            trial_id, number, params, attempt, retry_of = (
+                self._claim_waiting(study) if n_queued else (None, -1, {}, 1, None)
+            )
+            fresh = trial_id is None
+            if trial_id is None:
+                _check_capacity(sweep_id, config, n_suggested, run_cap)
+                trial_id, number, params = self._new_trial(study, config, n_suggested)
+            try:
+                run_config = config.space.config_from_internal(params)
+                with ctx.db.session() as session:
+                    run = Run(
+                        id=new_id(), sweep_id=sweep_id, trial_id=trial_id, trial_number=number,
+                        attempt=attempt, retry_of=retry_of, state="running",
+                        agent=agent, request_id=request_id, config=run_config, params=params, summary={},
+                        metric_history=[], n_rows=0, stop_requested=False,
+                    )
+                    session.add(run)
+                    counters: dict[str, Any] = (
+                        {"n_suggested": Sweep.n_suggested + 1} if fresh
+                        else {"n_queued": Sweep.n_queued - 1}
+                    )
+                    if fresh and n_queued:
+                        counters["n_queued"] = 0  # the counter was stale: nothing was waiting
+                    session.execute(
+                        update(Sweep).where(Sweep.id == sweep_id)
+                        .values(updated_at=utcnow(), **counters)
+                    )
+            except BaseException:
+                # No run holds the trial: fail it so no sampler waits on it forever.
+                ctx.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                raise
+        return Lease(run, ctx.settings.heartbeat_interval)
+
+    def _claim_waiting(
+        self, study: optuna.Study
+    ) -> tuple[int | None, int, dict[str, Any], int, str | None]:
+        storage = self.ctx.storage
+        waiting = storage.get_all_trials(
+            study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+        )
+        for trial in sorted(waiting, key=lambda t: t.number):
+            if storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
+                attrs = trial.user_attrs
+                return (trial._trial_id, trial.number, dict(trial.params),
+                        int(attrs.get(ATTEMPT_ATTR, 1)), attrs.get(RETRY_OF_ATTR))
+        return None, -1, {}, 1, None
+
+    def _new_trial(
+        self, study: optuna.Study, config: SweepConfig, n_suggested: int
+    ) -> tuple[int, int, dict[str, Any]]:
+        space = config.space
+        distributions = space.distributions()
+        if config.method in ("grid", "random"):
+            # Known parameters become one template trial: one commit instead of one per
+            # parameter, which is what study.ask() costs.
+            if config.method == "grid":
+                params = space.grid_point(n_suggested)
+            else:
+                blank = create_trial(state=TrialState.RUNNING)
+                params = {
+                    name: study.sampler.sample_independent(study, blank, name, distribution)
+                    for name, distribution in distributions.items()
+                }
+            template = create_trial(
+                state=TrialState.RUNNING, params=params, distributions=distributions
+            )
+            trial_id = self.ctx.storage.create_new_trial(study._study_id, template_trial=template)
+            return trial_id, self.ctx.storage.get_trial_number_from_id(trial_id), params
+        trial = study.ask(distributions)
+        return trial._trial_id, trial.number, dict(trial.params)
+
+
+def _check_open(sweep: Sweep) -> None:
+    if sweep.state == "running":
+        return
+    why = {
+        "pending": ("not_started", "it has not been started; POST .../start"),
+        "paused": ("paused", "it is paused; POST .../resume to continue"),
+    }.get(sweep.state, (sweep.state, f"it is {sweep.state}"))
+    detail = f" ({sweep.state_reason})" if sweep.state_reason else ""
+    raise ConflictError(f"sweep {sweep.id} hands out no runs: {why[1]}{detail}", reason=why[0])
+
+
+def _check_capacity(
+    sweep_id: str, config: SweepConfig, n_suggested: int, run_cap: int | None
+) -> None:
+    if run_cap is not None and n_suggested >= run_cap:
+        raise ConflictError(
+            f"sweep {sweep_id} reached its run cap of {run_cap} runs", reason="run_cap_reached"
+        )
+    if config.method == "grid" and n_suggested >= config.space.grid_size:
+        raise ConflictError(
+            f"sweep {sweep_id} has handed out all {n_suggested} grid configurations",
+            reason="grid_exhausted",
+        )

@@ -1,0 +1,152 @@
+"""``tunepilot sweep``, ``agent``, ``server``, ``db upgrade`` and ``token create``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tunepilot.cli import app
+from tunepilot.testing import SweepServer
+
+runner = CliRunner()
+
+PROGRAM = '''
+import signal, sys, time
+from pathlib import Path
+import tunepilot.sdk as wandb
+
+out = Path(sys.argv[0]).with_name("seen.txt")
+def on_term(*_):
+    out.open("a").write("sigterm\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+run = wandb.init(config={"extra": 1})
+out.open("a").write(" ".join(sys.argv[1:]) + "\\n")
+for step in range(3):
+    wandb.log({"loss": wandb.config["x"] * (3 - step)})
+wandb.summary["extra_seen"] = wandb.config["extra"]
+wandb.finish()
+time.sleep(float(wandb.config.get("sleep", 0)))
+'''
+
+STUBBORN = '''
+import signal, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+time.sleep(120)
+'''
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SweepServer]:
+    db = tmp_path_factory.mktemp("cli") / "sweeps.db"
+    with SweepServer(f"sqlite:///{db}", heartbeat_interval=0.5) as live:
+        yield live
+
+
+def _sweep(tmp_path: Path, server: SweepServer, config: dict[str, Any]) -> str:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["sweep", str(path), "--project", "cli", "--url", server.url])
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _runs(server: SweepServer, sweep_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = httpx.get(
+        f"{server.url}/api/v1/sweeps/{sweep_id}/runs").json()["items"]
+    return items
+
+
+def test_sweep_prints_the_id_and_agent_runs_the_program(
+    tmp_path: Path, server: SweepServer
+) -> None:
+    (tmp_path / "train.py").write_text(PROGRAM)
+    sweep_id = _sweep(tmp_path, server, {
+        "program": str(tmp_path / "train.py"), "method": "grid", "metric": {"name": "loss"},
+        "parameters": {"x": {"values": [1, 2]}},
+    })
+    result = runner.invoke(app, ["agent", sweep_id, "--url", server.url])
+    assert result.exit_code == 0, result.output
+    runs = _runs(server, sweep_id)
+    assert [r["state"] for r in runs] == ["finished", "finished"]
+    assert [r["value"] for r in runs] == [1.0, 2.0]  # the last logged loss: x * 1
+    assert all(r["summary"]["extra_seen"] == 1 for r in runs)
+    assert (tmp_path / "seen.txt").read_text().splitlines() == ["--x=1", "--x=2"]
+
+
+def _stop_when_running(server: SweepServer, sweep_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        running = [r for r in _runs(server, sweep_id) if r["state"] == "running"]
+        if running:
+            time.sleep(1.0)
+            httpx.post(f"{server.url}/api/v1/runs/{running[0]['id']}/stop")
+            return
+        time.sleep(0.1)
+
+
+def test_a_stop_reaches_the_program_as_sigterm(tmp_path: Path, server: SweepServer) -> None:
+    (tmp_path / "train.py").write_text(PROGRAM)
+    sweep_id = _sweep(tmp_path, server, {
+        "program": str(tmp_path / "train.py"), "method": "grid", "metric": {"name": "loss"},
+        "parameters": {"x": {"value": 1}, "sleep": {"value": 60}},
+    })
+    stopper = threading.Thread(target=_stop_when_running, args=(server, sweep_id))
+    stopper.start()
+    result = runner.invoke(app, ["agent", sweep_id, "--url", server.url, "--count", "1"])
+    stopper.join()
+    assert result.exit_code == 0, result.output
+    assert [r["state"] for r in _runs(server, sweep_id)] == ["stopped"]
+    assert (tmp_path / "seen.txt").read_text().splitlines()[-1] == "sigterm"
+
+
+def test_a_program_ignoring_sigterm_is_killed_after_the_grace_period(
+    tmp_path: Path, server: SweepServer
+) -> None:
+    (tmp_path / "stubborn.py").write_text(STUBBORN)
+    sweep_id = _sweep(tmp_path, server, {
+        "program": str(tmp_path / "stubborn.py"), "method": "grid",
+        "parameters": {"x": {"value": 1}},
+    })
+    stopper = threading.Thread(target=_stop_when_running, args=(server, sweep_id))
+    stopper.start()
+    started = time.monotonic()
+    result = runner.invoke(app, ["agent", sweep_id, "--url", server.url, "--count", "1",
+                                 "--grace-period", "0.5"])
+    stopper.join()
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started < 30
+    assert [r["state"] for r in _runs(server, sweep_id)] == ["stopped"]
+
+
+def test_a_bad_config_file_exits_2_naming_the_problem(tmp_path: Path, server: SweepServer) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"method": "grid", "parameters": {"x": {"min": 0.0, "max": 1.0}}}))
+    result = runner.invoke(app, ["sweep", str(path), "--url", server.url])
+    assert result.exit_code == 2 and "grid sweep cannot enumerate" in result.output
+
+
+def test_db_upgrade_and_token_create(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    refused = runner.invoke(app, ["token", "create", "--db", url])
+    assert refused.exit_code == 2 and "tunepilot db upgrade" in refused.output
+    upgraded = runner.invoke(app, ["db", "upgrade", "--db", url])
+    assert upgraded.exit_code == 0 and "database at migration" in upgraded.output
+    token = runner.invoke(app, ["token", "create", "--db", url, "--name", "ci"])
+    assert token.exit_code == 0 and token.stdout.strip().startswith("tp_")
+
+
+def test_server_refuses_a_public_host_without_a_token(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/public.db"
+    runner.invoke(app, ["db", "upgrade", "--db", url])
+    result = runner.invoke(app, ["server", "--db", url, "--host", "0.0.0.0"],
+                           env={"TUNEPILOT_TOKEN": ""})
+    assert result.exit_code == 2 and "without an API token" in result.output

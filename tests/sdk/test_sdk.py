@@ -1,0 +1,185 @@
+"""The W&B-compatible SDK against a real server (uvicorn in a thread, SQLite)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import tunepilot.sdk as wandb
+from tunepilot.exceptions import ClientError
+from tunepilot.sdk import Client, SweepController, expand_command
+from tunepilot.testing import SweepServer
+
+CONFIG = {"method": "random", "metric": {"name": "loss"},
+          "parameters": {"lr": {"min": 0.01, "max": 0.1},
+                         "model": {"parameters": {"depth": {"values": [2, 4]}}}}}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SweepServer]:
+    db = tmp_path_factory.mktemp("sdk") / "sweeps.db"
+    with SweepServer(f"sqlite:///{db}", heartbeat_interval=1.0) as live:
+        yield live
+
+
+def runs(server: SweepServer, sweep_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = httpx.get(
+        f"{server.url}/api/v1/sweeps/{sweep_id}/runs").json()["items"]
+    return items
+
+
+def test_sweep_agent_init_config_log_summary(server: SweepServer) -> None:
+    sweep_id = wandb.sweep(CONFIG, project="sdk", url=server.url)
+    seen: list[dict[str, Any]] = []
+
+    def train() -> None:
+        run = wandb.init(config={"lr": 123.0, "epochs": 2, "model": {"width": 8}})
+        seen.append(dict(wandb.config))
+        assert run.config is wandb.config
+        for epoch in range(wandb.config.epochs):
+            wandb.log({"loss": wandb.config.lr * (epoch + 1)}, step=epoch)
+        wandb.summary["note"] = "done"
+
+    assert wandb.agent(sweep_id, function=train, count=3, url=server.url) == 3
+    for config in seen:
+        assert 0.01 <= config["lr"] <= 0.1  # the sweep's value overrides init's
+        assert config["epochs"] == 2  # init's extra key is merged in
+        assert config["model"]["width"] == 8 and config["model"]["depth"] in (2, 4)
+    finished = runs(server, sweep_id)
+    assert [r["state"] for r in finished] == ["finished"] * 3
+    assert all(r["summary"]["note"] == "done" for r in finished)
+    assert all(r["value"] == pytest.approx(r["config"]["lr"] * 2) for r in finished)
+
+
+def test_a_stop_from_the_server_ends_the_function_with_run_stopped(server: SweepServer) -> None:
+    sweep_id = wandb.sweep(CONFIG, url=server.url)
+    stopped_at: list[int] = []
+
+    def train() -> None:
+        wandb.init()
+        for step in range(1000):
+            if step == 3:
+                current = runs(server, sweep_id)[0]["id"]
+                httpx.post(f"{server.url}/api/v1/runs/{current}/stop", json={"reason": "enough"})
+            try:
+                wandb.log({"loss": 1.0})
+            except wandb.RunStopped:
+                stopped_at.append(step)
+                raise
+            time.sleep(0.1)
+
+    wandb.agent(sweep_id, function=train, count=1, url=server.url)
+    (run,) = runs(server, sweep_id)
+    assert run["state"] == "stopped" and stopped_at and stopped_at[0] < 40
+
+
+def test_the_agent_gives_up_after_three_failures(server: SweepServer) -> None:
+    sweep_id = wandb.sweep(CONFIG, url=server.url)
+
+    def train() -> None:
+        wandb.init()
+        raise RuntimeError("out of memory")
+
+    assert wandb.agent(sweep_id, function=train, url=server.url) == 3
+    failed = runs(server, sweep_id)
+    assert [r["state"] for r in failed] == ["failed"] * 3
+    assert "RuntimeError: out of memory" in failed[0]["fail_reason"]
+
+
+def test_sweep_controller(server: SweepServer) -> None:
+    with SweepController(config={**CONFIG, "method": "bayes"}, url=server.url) as controller:
+        for _ in range(4):
+            suggestion = controller.suggest()
+            controller.report(suggestion, (suggestion.config["lr"] - 0.05) ** 2)
+        best = controller.best_params()
+        assert best is not None and set(best) == {"lr", "model"}
+        controller.pause()
+        with pytest.raises(ClientError) as refused:
+            controller.suggest()
+        assert refused.value.status == 409 and refused.value.reason == "paused"
+        controller.resume()
+        assert controller.stats()["counts"] == {"finished": 4}
+        assert controller.finish()["state"] == "finished"
+
+
+def test_init_outside_an_agent_is_a_local_run() -> None:
+    run = wandb.init(config={"a": 1})
+    wandb.log({"x": 1})
+    wandb.log({"x": 2})
+    assert wandb.config.a == 1 and run.id is None
+    assert [row["x"] for row in run.history] == [1, 2] and wandb.summary["x"] == 2
+    wandb.finish()
+
+
+def _mock(handler: Any) -> httpx.MockTransport:
+    return httpx.MockTransport(handler)
+
+
+def test_client_retries_while_the_server_restarts() -> None:
+    answers = iter([503, 502, 200])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        return httpx.Response(status, json={"ok": status == 200})
+
+    client = Client("http://test", transport=_mock(handler))
+    assert client.get("/sweeps") == {"ok": True}
+    client.close()
+
+
+def test_client_reads_url_and_token_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TUNEPILOT_URL", "http://from-env:9")
+    monkeypatch.setenv("TUNEPILOT_TOKEN", "tok")
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(401, json={"detail": "missing or invalid API token"})
+
+    with pytest.raises(ClientError, match="set TUNEPILOT_TOKEN") as refused:
+        Client(transport=_mock(handler)).get("/sweeps")
+    assert refused.value.status == 401
+    assert str(seen[0].url) == "http://from-env:9/api/v1/sweeps"
+    assert seen[0].headers["authorization"] == "Bearer tok"
+
+
+def test_an_unreachable_server_is_named_in_the_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    with pytest.raises(ClientError, match="start it with 'tunepilot server'"):
+        Client("http://127.0.0.1:9", retry_for=0.2, transport=_mock(handler)).get("/sweeps")
+
+
+def test_command_macros(tmp_path: Path) -> None:
+    config = {"a": 1, "flag": True, "off": False, "opt": {"lr": 0.1}}
+    sweep = {"program": "train.py", "command": [
+        "${env}", "${interpreter}", "${program}", "${args}", "--", "${args_no_hyphens}",
+        "${args_no_boolean_flags}", "${args_json}", "${args_json_file}"]}
+    argv = expand_command(sweep, config, str(tmp_path))
+    start = argv.index("train.py")
+    assert argv[start - 1] == sys.executable
+    assert argv[start + 1:start + 5] == ["--a=1", "--flag=True", "--off=False", "--opt.lr=0.1"]
+    rest = argv[argv.index("--") + 1:]
+    assert rest[:4] == ["a=1", "flag=True", "off=False", "opt.lr=0.1"]
+    assert rest[4:7] == ["--a=1", "--flag", "--opt.lr=0.1"]
+    assert json.loads(rest[7]) == config
+    assert json.loads(Path(rest[8]).read_text()) == config
+    assert expand_command({"program": "t.py"}, {"a": 1}, str(tmp_path))[-2:] == ["t.py", "--a=1"]
+
+
+def test_the_sdk_never_imports_the_server() -> None:
+    code = "import tunepilot.sdk, sys; print(any(m.startswith('tunepilot.server') for m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert result.stdout.strip() == "False"

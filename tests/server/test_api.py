@@ -1,0 +1,250 @@
+"""The REST API through FastAPI's TestClient, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+RANDOM = {"method": "random", "metric": {"name": "loss"},
+          "parameters": {"lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 0.1},
+                         "opt": {"parameters": {"name": {"values": ["adam", "sgd"]}}}}}
+
+
+def create(client: TestClient, config: dict[str, Any] = RANDOM, **extra: Any) -> dict[str, Any]:
+    response = client.post("/api/v1/sweeps", json={"config": config, **extra})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def suggest(client: TestClient, sweep_id: str) -> Any:
+    return client.post(f"/api/v1/sweeps/{sweep_id}/suggest", json={"agent": "test"})
+
+
+def run_once(client: TestClient, sweep_id: str, loss: float) -> dict[str, Any]:
+    lease = suggest(client, sweep_id)
+    assert lease.status_code == 201, lease.text
+    run_id = lease.json()["run_id"]
+    client.post(f"/api/v1/runs/{run_id}/log", json={"rows": [{"metrics": {"loss": loss}}]})
+    finished: dict[str, Any] = client.post(f"/api/v1/runs/{run_id}/finish", json={}).json()
+    return finished
+
+
+def test_create_and_read_a_sweep_with_w_and_b_defaults(client: TestClient) -> None:
+    sweep = create(client, project="vision", name="first")
+    assert sweep["state"] == "running" and sweep["project"] == "vision"
+    assert sweep["metric"] == {"name": "loss", "goal": "minimize", "target": None}
+    assert client.get(f"/api/v1/sweeps/{sweep['id']}").json()["name"] == "first"
+
+
+def test_suggested_config_is_nested_and_inside_the_space(client: TestClient) -> None:
+    sweep = create(client)
+    config = suggest(client, sweep["id"]).json()["config"]
+    assert 1e-4 <= config["lr"] <= 0.1
+    assert config["opt"]["name"] in ("adam", "sgd")
+
+
+def test_list_filters_and_pages(client: TestClient) -> None:
+    ids = [create(client, project="paging")["id"] for _ in range(3)]
+    create(client, project="other")
+    client.post(f"/api/v1/sweeps/{ids[0]}/pause")
+    page = client.get("/api/v1/sweeps", params={"project": "paging", "limit": 2}).json()
+    assert page["total"] == 3 and len(page["items"]) == 2
+    rest = client.get("/api/v1/sweeps", params={"project": "paging", "limit": 2, "offset": 2})
+    assert len(rest.json()["items"]) == 1
+    paused = client.get("/api/v1/sweeps", params={"project": "paging", "state": "paused"}).json()
+    assert [s["id"] for s in paused["items"]] == [ids[0]]
+
+
+def test_lifecycle_and_the_reasons_suggest_refuses(client: TestClient) -> None:
+    sweep = create(client, start=False)
+    sid = sweep["id"]
+    assert suggest(client, sid).json()["reason"] == "not_started"
+    assert client.post(f"/api/v1/sweeps/{sid}/start").json()["state"] == "running"
+    assert client.post(f"/api/v1/sweeps/{sid}/pause").json()["state"] == "paused"
+    refused = suggest(client, sid)
+    assert refused.status_code == 409 and refused.json()["reason"] == "paused"
+    client.post(f"/api/v1/sweeps/{sid}/resume")
+    assert suggest(client, sid).status_code == 201
+    assert client.post(f"/api/v1/sweeps/{sid}/finish").json()["state"] == "finished"
+    assert suggest(client, sid).json()["reason"] == "finished"
+    again = client.post(f"/api/v1/sweeps/{sid}/resume")
+    assert again.status_code == 409 and again.json()["reason"] == "sweep_finished"
+
+
+def test_cancel_asks_running_runs_to_stop(client: TestClient) -> None:
+    sid = create(client)["id"]
+    run_id = suggest(client, sid).json()["run_id"]
+    assert client.post(f"/api/v1/runs/{run_id}/heartbeat").json()["stop"] is False
+    client.post(f"/api/v1/sweeps/{sid}/cancel")
+    signal = client.post(f"/api/v1/runs/{run_id}/heartbeat").json()
+    assert signal["stop"] is True and "canceled" in signal["reason"]
+
+
+def test_run_cap_refuses_the_next_run_and_finishes_the_sweep(client: TestClient) -> None:
+    sid = create(client, {**RANDOM, "run_cap": 2})["id"]
+    run_once(client, sid, 1.0)
+    run_once(client, sid, 0.5)
+    refused = suggest(client, sid)
+    assert refused.status_code == 409
+    sweep = client.get(f"/api/v1/sweeps/{sid}").json()
+    assert sweep["state"] == "finished" and sweep["n_suggested"] == 2
+
+
+def test_run_cap_waits_for_running_runs_before_finishing(client: TestClient) -> None:
+    sid = create(client, {**RANDOM, "run_cap": 1})["id"]
+    run_id = suggest(client, sid).json()["run_id"]
+    assert suggest(client, sid).json()["reason"] == "run_cap_reached"
+    assert client.get(f"/api/v1/sweeps/{sid}").json()["state"] == "running"
+    client.post(f"/api/v1/runs/{run_id}/finish", json={"summary": {"loss": 1}})
+    assert client.get(f"/api/v1/sweeps/{sid}").json()["state"] == "finished"
+
+
+def test_metric_target_ends_the_sweep(client: TestClient) -> None:
+    config = {**RANDOM, "metric": {"name": "acc", "goal": "maximize", "target": 0.9}}
+    sid = create(client, config)["id"]
+    lease = suggest(client, sid).json()
+    client.post(f"/api/v1/runs/{lease['run_id']}/finish", json={"summary": {"acc": 0.95}})
+    sweep = client.get(f"/api/v1/sweeps/{sid}").json()
+    assert sweep["state"] == "finished" and "target" in sweep["state_reason"]
+    assert suggest(client, sid).json()["reason"] == "finished"
+
+
+def test_log_builds_the_summary_and_metric_rows(client: TestClient) -> None:
+    sid = create(client)["id"]
+    run_id = suggest(client, sid).json()["run_id"]
+    client.post(f"/api/v1/runs/{run_id}/log", json={"rows": [
+        {"metrics": {"loss": 3.0, "epoch": 0}}, {"metrics": {"loss": 2.0, "epoch": 1}}]})
+    client.post(f"/api/v1/runs/{run_id}/log", json={"rows": [{"step": 10, "metrics": {"loss": 1.5}}]})
+    rows = client.get(f"/api/v1/runs/{run_id}/metrics").json()
+    assert [r["step"] for r in rows] == [0, 1, 10]
+    run = client.post(f"/api/v1/runs/{run_id}/finish", json={"summary": {"note": "ok"}}).json()
+    assert run["summary"] == {"loss": 1.5, "epoch": 1, "note": "ok"}
+    assert run["value"] == 1.5 and run["state"] == "finished"
+
+
+def test_finish_is_idempotent_but_a_finished_run_takes_no_logs(client: TestClient) -> None:
+    sid = create(client)["id"]
+    run = run_once(client, sid, 0.2)
+    again = client.post(f"/api/v1/runs/{run['id']}/finish", json={})
+    assert again.status_code == 200 and again.json()["value"] == 0.2
+    late = client.post(f"/api/v1/runs/{run['id']}/log", json={"rows": [{"metrics": {"x": 1}}]})
+    assert late.status_code == 409 and late.json()["reason"] == "run_not_running"
+
+
+def test_finished_without_the_metric_is_recorded_as_failed_in_optuna(client: TestClient) -> None:
+    sid = create(client)["id"]
+    run_id = suggest(client, sid).json()["run_id"]
+    run = client.post(f"/api/v1/runs/{run_id}/finish", json={"summary": {"acc": 1}}).json()
+    assert run["state"] == "finished" and "no finite 'loss'" in run["fail_reason"]
+
+
+def test_stats_history_parallel_coordinates_and_importance(client: TestClient) -> None:
+    sid = create(client)["id"]
+    assert client.get(f"/api/v1/sweeps/{sid}/importance").json()["reason"] == "not_enough_runs"
+    for loss in (3.0, 1.0, 2.0, 0.5):
+        run_once(client, sid, loss)
+    stats = client.get(f"/api/v1/sweeps/{sid}/stats").json()
+    assert stats["counts"] == {"finished": 4} and stats["best_value"] == 0.5
+    assert set(stats["best_config"]) == {"lr", "opt"}
+    history = client.get(f"/api/v1/sweeps/{sid}/history").json()["points"]
+    assert [p["best_value"] for p in history] == [3.0, 1.0, 1.0, 0.5]
+    coords = client.get(f"/api/v1/sweeps/{sid}/parallel-coordinates").json()
+    assert coords["params"] == ["lr", "opt.name"] and len(coords["rows"]) == 4
+    importance = client.get(f"/api/v1/sweeps/{sid}/importance").json()["importances"]
+    assert set(importance) == {"lr", "opt.name"}
+
+
+def test_update_and_delete(client: TestClient) -> None:
+    sid = create(client)["id"]
+    run_once(client, sid, 1.0)
+    changed = client.patch(f"/api/v1/sweeps/{sid}", json={"run_cap": 5, "name": "renamed"})
+    assert changed.json()["run_cap"] == 5 and changed.json()["name"] == "renamed"
+    assert client.delete(f"/api/v1/sweeps/{sid}").status_code == 204
+    assert client.get(f"/api/v1/sweeps/{sid}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"config": {"method": "bayes", "parameters": {"x": {"min": 0, "max": 1}}}},
+         "needs a 'metric'"),
+        ({"config": {"method": "grid", "parameters": {"x": {"min": 0.0, "max": 1.0}}}},
+         "grid sweep cannot enumerate"),
+        ({"config": {"method": "random", "parameters": {"x": {"distribution": "zipf"}}}},
+         "unknown distribution 'zipf'"),
+        ({"config": {"method": "bayes", "metric": {"name": "l"}, "sampler": {"n_startup": 3},
+                     "parameters": {"x": {"min": 0, "max": 1}}}},
+         "did you mean 'n_startup_trials'"),
+    ],
+)
+def test_invalid_configs_are_refused_with_the_field_named(
+    client: TestClient, body: dict[str, Any], fragment: str
+) -> None:
+    response = client.post("/api/v1/sweeps", json=body)
+    assert response.status_code == 422
+    assert fragment in response.json()["detail"]
+
+
+def test_non_finite_metrics_are_refused(client: TestClient) -> None:
+    sid = create(client)["id"]
+    run_id = suggest(client, sid).json()["run_id"]
+    response = client.post(f"/api/v1/runs/{run_id}/log",
+                           content=b'{"rows": [{"metrics": {"loss": NaN}}]}',
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_unknown_ids_are_404(client: TestClient) -> None:
+    assert client.get("/api/v1/sweeps/nope").status_code == 404
+    assert client.post("/api/v1/runs/nope/heartbeat").status_code == 404
+    assert client.post("/api/v1/sweeps/nope/suggest").status_code == 404
+
+
+def test_hyperband_asks_a_bad_run_to_stop(client: TestClient) -> None:
+    config = {**RANDOM, "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2}}
+    sid = create(client, config)["id"]
+    for history in ((1.0, 0.5, 0.4), (1.0, 0.6)):
+        good = suggest(client, sid).json()["run_id"]
+        answer = client.post(f"/api/v1/runs/{good}/log",
+                             json={"rows": [{"metrics": {"loss": v}} for v in history]})
+        assert answer.json()["stop"] is False
+    bad = suggest(client, sid).json()["run_id"]
+    answer = client.post(f"/api/v1/runs/{bad}/log",
+                         json={"rows": [{"metrics": {"loss": v}} for v in (2.0, 1.9)]}).json()
+    assert answer["stop"] is True and "hyperband" in answer["reason"]
+    assert client.post(f"/api/v1/runs/{bad}/heartbeat").json()["stop"] is True
+    stopped = client.post(f"/api/v1/runs/{bad}/finish", json={"state": "stopped"}).json()
+    assert stopped["state"] == "stopped"
+
+
+def test_the_database_is_an_optuna_storage(client: TestClient, db_url: str) -> None:
+    import optuna
+
+    from tunepilot.server.db import make_storage
+    from tunepilot.server._settings import normalize_db_url
+
+    sweep = create(client)
+    run_once(client, sweep["id"], 0.25)
+    storage = make_storage(normalize_db_url(db_url))
+    try:
+        study = optuna.load_study(study_name=sweep["study_name"], storage=storage)
+        assert study.best_value == 0.25 and study.user_attrs["tunepilot.sweep_id"] == sweep["id"]
+    finally:
+        storage.engine.dispose()
+
+
+def test_a_retried_suggest_gets_the_same_run(client: TestClient) -> None:
+    sid = create(client)["id"]
+    body = {"agent": "a", "request_id": "retry-me-0001"}
+    first = client.post(f"/api/v1/sweeps/{sid}/suggest", json=body).json()
+    again = client.post(f"/api/v1/sweeps/{sid}/suggest", json=body).json()
+    assert again["run_id"] == first["run_id"] and again["config"] == first["config"]
+    assert client.get(f"/api/v1/sweeps/{sid}").json()["n_suggested"] == 1
+    other = client.post(f"/api/v1/sweeps/{sid}/suggest",
+                        json={"agent": "a", "request_id": "retry-me-0002"}).json()
+    assert other["run_id"] != first["run_id"]
+    elsewhere = client.post(f"/api/v1/sweeps/{create(client)['id']}/suggest", json=body)
+    assert elsewhere.status_code == 409 and elsewhere.json()["reason"] == "request_id_reused"

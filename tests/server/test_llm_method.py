@@ -1,0 +1,52 @@
+"""``method: llm``: the sweep's configurations come from LLMSampler over the internal space."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tunepilot.testing import FakeOpenAIServer
+
+
+def answer(body: dict[str, Any]) -> str:
+    return json.dumps({"configurations": [{"lr": 0.02, "opt": "sgd"}], "rationale": "small lr"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["llm", "blend"])
+def test_llm_methods_propose_through_the_model(
+    client: TestClient, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with FakeOpenAIServer(responder=answer) as llm:
+        config = {
+            "method": method, "metric": {"name": "loss"},
+            "parameters": {"lr": {"min": 0.001, "max": 0.1}, "opt": {"values": ["adam", "sgd"]}},
+            "sampler": {"model": "openai/test-model", "api_base": llm.base_url, "seed": 0,
+                        "description": "a small MLP", "timeout": 5},
+        }
+        created = client.post("/api/v1/sweeps", json={"config": config})
+        assert created.status_code == 201, created.text
+        sid = created.json()["id"]
+        leases = []
+        for _ in range(3):
+            lease = client.post(f"/api/v1/sweeps/{sid}/suggest").json()
+            leases.append(lease)
+            assert 0.001 <= lease["config"]["lr"] <= 0.1
+            client.post(f"/api/v1/runs/{lease['run_id']}/finish",
+                        json={"summary": {"loss": lease["config"]["lr"]}})
+        if method == "llm":
+            # The model's answer is used as is; repeats of it are moved off the tried point.
+            assert leases[0]["config"] == {"lr": 0.02, "opt": "sgd"}
+        assert llm.requests, "the model was never asked"
+        assert "a small MLP" in json.dumps(llm.requests[0]["messages"])
+
+
+def test_unknown_llm_options_are_refused(client: TestClient) -> None:
+    config = {"method": "llm", "metric": {"name": "loss"}, "sampler": {"temprature": 0.5},
+              "parameters": {"lr": {"min": 0.001, "max": 0.1}}}
+    refused = client.post("/api/v1/sweeps", json={"config": config})
+    assert refused.status_code == 422 and "did you mean 'temperature'" in refused.json()["detail"]
