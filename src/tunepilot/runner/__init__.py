@@ -25,6 +25,7 @@ from tunepilot.runner._run import RunResult, run_studies, run_study
 from tunepilot.runner._samplers import build_sampler, make_sampler
 from tunepilot.runner._spec import CommandSpec, PrunerSpec, SamplerSpec, StudySpec
 from tunepilot.runner._specfile import load_spec, load_studies
+from tunepilot.runner._storage import open_storage
 from tunepilot.runner._studies import list_studies
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "make_pruner",
     "make_sampler",
     "objective_values",
+    "open_storage",
     "reporting",
     "run_studies",
     "run_study",
