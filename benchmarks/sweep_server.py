@@ -237,7 +237,8 @@ def report(path: Path) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in data["summary"]:
-        workload = (f"{row['agents']} agents × {data['config']['trials']}" if "agents" in row
+        agents = f"{row.get('agents')} agent{'s' if row.get('agents') != 1 else ''}"
+        workload = (f"{agents} × {data['config']['trials']} trials" if "agents" in row
                     else f"1 agent, {row['existing']:,} trials stored")
         lines.append(
             f"| {row['database']} | {workload} | {row['server_trials_per_s']:.1f} "

@@ -36,4 +36,4 @@ def test_sweep_server_benchmark_smoke(tmp_path: Path) -> None:
         [sys.executable, "-m", "benchmarks.sweep_server", "--report", str(path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
     ).stdout
-    assert table.startswith("| database | workload |") and "| sqlite | 2 agents × 3 |" in table
+    assert table.startswith("| database | workload |") and "| sqlite | 2 agents × 3 trials |" in table

@@ -36,30 +36,16 @@ def serve(settings: Any, *, migrate: bool = False, log_level: str = "warning") -
     """Check the database and the auth rule, then serve until interrupted.
 
     Raises:
-        TunepilotError: the database is not ready, or a non-loopback host has no token.
+        TunepilotError: the database is not ready, or a non-loopback host has no token
+            (:func:`~tunepilot.server.create_app` refuses it).
     """
     import optuna
     import uvicorn
 
     from tunepilot.server import create_app, upgrade_database
-    from tunepilot.server._settings import is_loopback
-    from tunepilot.server.db import Database, token_digests
 
     if migrate:
         upgrade_database(settings.db_url)
-    if not is_loopback(settings.host) and not settings.auth_token:
-        database = Database(settings.db_url)
-        try:
-            has_tokens = bool(token_digests(database))
-        except TunepilotError:
-            has_tokens = False
-        finally:
-            database.dispose()
-        if not has_tokens:
-            raise TunepilotError(
-                f"refusing to listen on {settings.host} without an API token: set "
-                "TUNEPILOT_TOKEN, or run 'tunepilot token create', or bind 127.0.0.1"
-            )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     app = create_app(settings)
     _err.print(f"tunepilot server on http://{settings.host}:{settings.port} "

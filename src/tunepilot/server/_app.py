@@ -15,13 +15,15 @@ from tunepilot.exceptions import (
     NotFoundError,
     SearchSpaceError,
     SpecError,
+    TunepilotError,
 )
 from tunepilot.server._auth import TokenAuth
 from tunepilot.server._context import ServerContext
 from tunepilot.server._reaper import Reaper
 from tunepilot.server._runs import RunService
-from tunepilot.server._settings import Settings
+from tunepilot.server._settings import Settings, is_loopback
 from tunepilot.server.api import api_router, health_router
+from tunepilot.server.db import token_digests
 
 API_PREFIX = "/api/v1"
 
@@ -39,6 +41,8 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
 
     Raises:
         DatabaseError: the database is unreachable or not migrated.
+        TunepilotError: ``settings.host`` is not a loopback address and no token is
+            configured (``TUNEPILOT_TOKEN`` or ``tunepilot token create``).
 
     Example:
         .. code-block:: python
@@ -52,6 +56,12 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     """
     settings = settings if settings is not None else Settings()
     ctx = ServerContext.open(settings)
+    if not is_loopback(settings.host) and not settings.auth_token and not token_digests(ctx.db):
+        ctx.close()
+        raise TunepilotError(
+            f"refusing to listen on {settings.host} without an API token: set "
+            "TUNEPILOT_TOKEN, or run 'tunepilot token create', or bind 127.0.0.1"
+        )
     reaper = Reaper(RunService(ctx), period=settings.reaper_period)
 
     @asynccontextmanager
