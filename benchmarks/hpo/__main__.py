@@ -3,15 +3,20 @@
 Run:     python -m benchmarks.hpo --suite synthetic --samplers random,tpe,blend --budget 30 --seeds 5
 Centres: python -m benchmarks.hpo --suite synthetic --make-centres 300
 Report:  python -m benchmarks.hpo --report benchmarks/results/hpo-synthetic-*.json
+Resume:  python -m benchmarks.hpo --resume benchmarks/results/hpo-bayesmark-<stamp>.json
 
 Every run writes ``benchmarks/results/hpo-<suite>-<stamp>.json`` with the raw value of
 every trial, rewritten after each (task, sampler, seed) so an interrupted run keeps
-what it measured.
+what it measured. Runs go seed by seed (every sampler on every task for seed 0, then
+seed 1, ...), so a run stopped early still compares all samplers on the seeds it
+finished; ``--resume`` carries on with the same settings and skips what is done.
+``--jobs N`` runs N (task, sampler, seed) jobs at once in separate processes.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import logging
 import os
@@ -83,18 +88,36 @@ def environment() -> dict[str, Any]:
     return {"machine": machine, "versions": versions}
 
 
-def run(args: argparse.Namespace) -> Path:
-    tasks = tasks_for(args.suite, args.tasks)
-    samplers = args.samplers
-    skipped = [s for s in samplers if not available(s) or s == "hebo"]
-    for name in skipped:
-        print(f"skipping {name}: its package is not installed", file=sys.stderr)
-    samplers = [s for s in samplers if s not in skipped]
-    centres = json.loads(CENTRES.read_text()) if any(s in CONTROLLED for s in samplers) else {}
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.out) if args.out else RESULTS / f"hpo-{args.suite}-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {
+def _job(suite: str, task_name: str, name: str, seed: int, budget: int, model: str) -> dict[str, Any]:
+    """One (task, sampler, seed) run; a top-level function so a process pool can run it."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    logging.getLogger("tunepilot").setLevel(logging.ERROR)
+    task = tasks_for(suite, [task_name])[0]
+    centres = json.loads(CENTRES.read_text()) if name in CONTROLLED else {}
+    sampler = make_sampler(name, task, seed, centres=centres, model=model)
+    values, seconds = run_once(task, sampler, budget)
+    entry = {"task": task.name, "direction": task.direction, "sampler": name, "seed": seed,
+             "values": values, "seconds": round(seconds, 3)}
+    stats = getattr(sampler, "stats", None)
+    if stats is not None:
+        entry["llm_stats"] = stats.as_dict()
+    return entry
+
+
+def _one_thread() -> None:
+    # Jobs run side by side, one core each: BLAS, torch and llama.cpp must not each
+    # start a thread per core.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _new_record(args: argparse.Namespace, samplers: list[str], skipped: list[str]) -> dict[str, Any]:
+    return {
         "suite": args.suite,
         "command": "python -m benchmarks.hpo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         **environment(),
@@ -103,24 +126,65 @@ def run(args: argparse.Namespace) -> Path:
         "samplers": samplers,
         "skipped": skipped,
         "labels": {s: LABELS.get(s, s) for s in samplers},
+        "tasks": args.tasks,
         "results": [],
     }
-    jobs = [(t, s, seed) for s in samplers for t in tasks for seed in range(args.seeds)]
+
+
+def run(args: argparse.Namespace) -> Path:
+    if args.resume:
+        out = Path(args.resume)
+        record = json.loads(out.read_text())
+        args.suite, args.budget, args.tasks = record["suite"], record["budget"], record.get("tasks")
+        samplers = record["samplers"]
+        seeds = record["seeds"]
+        record.setdefault("resumed", []).append({
+            "command": "python -m benchmarks.hpo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "at": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+            **environment(),
+        })
+    else:
+        samplers = args.samplers
+        skipped = [s for s in samplers if not available(s) or s == "hebo"]
+        for name in skipped:
+            print(f"skipping {name}: its package is not installed", file=sys.stderr)
+        samplers = [s for s in samplers if s not in skipped]
+        seeds = list(range(args.seeds))
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out = Path(args.out) if args.out else RESULTS / f"hpo-{args.suite}-{stamp}.json"
+        record = _new_record(args, samplers, skipped)
+    tasks = tasks_for(args.suite, args.tasks)
+    if any(s in CONTROLLED for s in samplers):
+        centres = json.loads(CENTRES.read_text())
+        missing = [t.name for t in tasks if t.name not in centres]
+        if missing:
+            raise SystemExit(
+                f"no best/worst-known centres for {', '.join(missing)}; run 'python -m "
+                f"benchmarks.hpo --suite {args.suite} --make-centres 80' first"
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = {(r["task"], r["sampler"], r["seed"]) for r in record["results"]}
+    jobs = [(t.name, s, seed) for seed in seeds for t in tasks for s in samplers
+            if (t.name, s, seed) not in done]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=False) as progress:
-        bar = progress.add_task("runs", total=len(jobs))
-        for task, name, seed in jobs:
-            progress.update(bar, description=f"{name:>18} {task.name:<20} seed {seed}")
-            sampler = make_sampler(name, task, seed, centres=centres, model=args.model)
-            values, seconds = run_once(task, sampler, args.budget)
-            entry = {"task": task.name, "direction": task.direction, "sampler": name, "seed": seed,
-                     "values": values, "seconds": round(seconds, 3)}
-            stats = getattr(sampler, "stats", None)
-            if stats is not None:
-                entry["llm_stats"] = stats.as_dict()
+        bar = progress.add_task("runs", total=len(jobs) + len(done), completed=len(done))
+
+        def finished(entry: dict[str, Any]) -> None:
             record["results"].append(entry)
             out.write_text(json.dumps(record, indent=1))
-            progress.advance(bar)
+            progress.update(bar, advance=1, description=(
+                f"{entry['sampler']:>18} {entry['task']:<20} seed {entry['seed']}"))
+
+        if args.jobs <= 1:
+            for task_name, name, seed in jobs:
+                finished(_job(args.suite, task_name, name, seed, args.budget, args.model))
+        else:
+            with concurrent.futures.ProcessPoolExecutor(args.jobs, initializer=_one_thread) as pool:
+                futures = [pool.submit(_job, args.suite, task_name, name, seed, args.budget, args.model)
+                           for task_name, name, seed in jobs]
+                for future in concurrent.futures.as_completed(futures):
+                    finished(future.result())
     return out
 
 
@@ -175,6 +239,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--model", default="local", help="model for the llm and blend samplers")
     parser.add_argument("--out", default=None, help="result file (default: benchmarks/results/...)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once, in separate processes")
+    parser.add_argument("--resume", default=None, metavar="FILE",
+                        help="carry on an interrupted run: same settings, skip finished runs")
     parser.add_argument("--make-centres", type=int, default=0, metavar="N",
                         help="compute best/worst-known centres with N random + N TPE trials per task")
     parser.add_argument("--report", nargs="+", default=None, metavar="FILE",
