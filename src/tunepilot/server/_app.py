@@ -24,6 +24,7 @@ from tunepilot.server._runs import RunService
 from tunepilot.server._settings import Settings, is_loopback
 from tunepilot.server.api import api_router, health_router
 from tunepilot.server.db import token_digests
+from tunepilot.server.web import mount_dashboard
 
 API_PREFIX = "/api/v1"
 
@@ -88,8 +89,10 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     app.include_router(api_router, prefix=API_PREFIX)
     for router in routers:
         app.include_router(router)
+    # The dashboard's pages take a session cookie from its login form instead of a header.
+    gate = mount_dashboard(app, settings)
     _add_error_handlers(app)
-    app.add_middleware(TokenAuth, settings=settings, database=ctx.db)
+    app.add_middleware(TokenAuth, settings=settings, database=ctx.db, gate=gate)
     return app
 
 

@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable
+from typing import Protocol
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -34,6 +35,20 @@ _UNAUTHORIZED = json.dumps({
 }).encode()
 
 
+class SessionGate(Protocol):
+    """Authenticates some paths (the dashboard's) by a session cookie instead.
+
+    :class:`TokenAuth` hands every request whose path the gate ``handles`` to it,
+    with the current token digests; the gate lets it through or answers itself.
+    """
+
+    def handles(self, path: str) -> bool: ...
+
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, digests: frozenset[str]
+    ) -> None: ...
+
+
 class TokenAuth:
     """ASGI middleware: refuse requests without a valid bearer token (HTTP 401)."""
 
@@ -44,9 +59,11 @@ class TokenAuth:
         settings: Settings,
         database: Database,
         public: Iterable[str] = PUBLIC_PATHS,
+        gate: SessionGate | None = None,
     ) -> None:
         self.app = app
         self.public = frozenset(public)
+        self.gate = gate
         self._configured = (
             {hash_token(settings.auth_token)} if settings.auth_token else set()
         )
@@ -54,7 +71,8 @@ class TokenAuth:
         self._cache: tuple[float, frozenset[str]] = (-1e9, frozenset())
         self._lock = threading.Lock()
 
-    def _digests(self) -> frozenset[str]:
+    def digests(self) -> frozenset[str]:
+        """Digests of every valid token (configured and from the database), cached briefly."""
         with self._lock:
             at, digests = self._cache
             if time.monotonic() - at < TOKEN_CACHE_SECONDS:
@@ -67,7 +85,10 @@ class TokenAuth:
         if scope["type"] not in ("http", "websocket") or scope["path"] in self.public:
             await self.app(scope, receive, send)
             return
-        digests = await anyio.to_thread.run_sync(self._digests)
+        digests = await anyio.to_thread.run_sync(self.digests)
+        if self.gate is not None and self.gate.handles(scope["path"]):
+            await self.gate(scope, receive, send, self.app, digests)
+            return
         if not digests or _presented(scope, digests):
             await self.app(scope, receive, send)
             return
@@ -81,6 +102,11 @@ class TokenAuth:
                         (b"content-length", str(len(_UNAUTHORIZED)).encode())],
         })
         await send({"type": "http.response.body", "body": _UNAUTHORIZED})
+
+
+def bearer_presented(scope: Scope, digests: frozenset[str]) -> bool:
+    """Whether the request carries ``Authorization: Bearer`` with one of ``digests``."""
+    return _presented(scope, digests)
 
 
 def _presented(scope: Scope, digests: frozenset[str]) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-_REQUIRED = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "pydantic_settings", "httpx")
+_REQUIRED = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "pydantic_settings", "httpx",
+             "jinja2", "plotly")
 
 
 def check_server_extra() -> None:

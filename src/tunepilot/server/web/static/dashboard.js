@@ -1,0 +1,202 @@
+// tunepilot dashboard: live stat cards and runs table, and Plotly charts.
+// Every string from the server is put in the page as text (textContent) or, for
+// Plotly, HTML-escaped first: Plotly reads a little HTML in labels.
+"use strict";
+
+(function () {
+  const POLL_MS = 2000;
+
+  function esc(text) {
+    return String(text).replace(/[&<>"']/g, (c) => ({
+      "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+    })[c]);
+  }
+
+  function fmtValue(value) {
+    if (value === null || value === undefined) return "–";
+    if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
+    return String(value);
+  }
+
+  function fmtSeconds(value) {
+    if (value === null || value === undefined) return "–";
+    if (value < 60) return value.toFixed(1) + " s";
+    if (value < 3600) return (value / 60).toFixed(1) + " min";
+    return (value / 3600).toFixed(1) + " h";
+  }
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = text;
+    if (className) node.className = className;
+    return node;
+  }
+
+  function badge(kind, text) {
+    return el("span", text, "badge " + kind + "-" + String(text).replace(/[^a-z_]/g, ""));
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (response.status === 401) { window.location.reload(); throw new Error("logged out"); }
+    if (!response.ok) throw new Error(url + ": HTTP " + response.status);
+    return response.json();
+  }
+
+  // --- live updates -------------------------------------------------------
+  function renderRows(body, rows) {
+    const fresh = document.createDocumentFragment();
+    for (const row of rows) {
+      const tr = el("tr");
+      tr.dataset.run = row.id;
+      const link = el("a", row.label);
+      link.href = row.href;
+      const first = el("td"); first.appendChild(link); tr.appendChild(first);
+      tr.appendChild(el("td", row.trial));
+      const state = el("td"); state.appendChild(badge("state", row.state)); tr.appendChild(state);
+      tr.appendChild(el("td", fmtValue(row.value)));
+      tr.appendChild(el("td", row.agent || "–"));
+      tr.appendChild(el("td", row.started || "–"));
+      tr.appendChild(el("td", fmtSeconds(row.duration)));
+      tr.appendChild(el("td", row.params, "params"));
+      fresh.appendChild(tr);
+    }
+    body.replaceChildren(fresh);
+  }
+
+  function applyLive(data, live) {
+    for (const node of document.querySelectorAll("[data-stat]")) {
+      const key = node.dataset.stat;
+      if (key === "best_link") {
+        node.hidden = !data.stats.best_href;
+        if (data.stats.best_href) { node.href = data.stats.best_href; node.textContent = data.stats.best_label; }
+      } else if (key === "best_value") {
+        node.textContent = fmtValue(data.stats.best_value);
+      } else if (key in data.stats) {
+        node.textContent = String(data.stats[key]);
+      }
+    }
+    const holder = document.getElementById("state-badge");
+    const current = holder && holder.textContent.trim();
+    if (holder && current !== data.state) {
+      holder.replaceChildren(badge("state", data.state));
+      // The lifecycle buttons depend on the state: they are re-rendered with the page.
+      const actions = document.getElementById("actions");
+      if (actions) actions.dataset.stale = "true";
+    }
+    const reason = document.getElementById("state-reason");
+    if (reason) reason.textContent = data.state_reason || "";
+    const body = document.getElementById("runs-body");
+    if (body) {
+      renderRows(body, data.rows);
+      const empty = document.getElementById("runs-empty");
+      if (empty) empty.hidden = data.rows.length > 0;
+    }
+    const total = data.stats.finished;
+    if (live.lastFinished !== undefined && live.lastFinished !== total) drawCharts();
+    live.lastFinished = total;
+  }
+
+  function startLive() {
+    const live = document.getElementById("live");
+    if (!live) return;
+    const params = new URLSearchParams({ sort: live.dataset.sort, order: live.dataset.order, page: live.dataset.page });
+    const url = live.dataset.src + "?" + params.toString();
+    const state = {};
+    async function tick() {
+      try {
+        applyLive(await getJSON(url), state);
+        live.dataset.updated = String(Date.now());
+      } catch (error) {
+        live.dataset.error = String(error);
+      }
+      window.setTimeout(tick, POLL_MS);
+    }
+    window.setTimeout(tick, POLL_MS);
+  }
+
+  // --- charts --------------------------------------------------------------
+  const CONFIG = { displaylogo: false, responsive: true };
+  const LAYOUT = { margin: { l: 60, r: 30, t: 30, b: 50 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff" };
+
+  function note(div, text) {
+    const p = div.parentElement.querySelector("[data-chart-note]");
+    if (p) p.textContent = text || "";
+  }
+
+  function importance(div, data) {
+    const entries = Object.entries(data.importances).sort((a, b) => a[1] - b[1]);
+    if (!entries.length) return note(div, "No parameters to compare.");
+    Plotly.react(div, [{
+      type: "bar", orientation: "h", x: entries.map((e) => e[1]), y: entries.map((e) => esc(e[0])),
+      marker: { color: "#3b6ea8" },
+    }], { ...LAYOUT, margin: { ...LAYOUT.margin, l: 160 }, xaxis: { title: { text: "importance" } },
+          height: Math.max(260, 40 * entries.length + 80) }, CONFIG);
+    note(div, "Parameter importance (" + data.evaluator + " evaluator, Optuna) over finished runs.");
+  }
+
+  function parallel(div, data) {
+    const rows = data.rows.slice();
+    if (!rows.length) return note(div, "No finished runs with the metric yet.");
+    // The best run is drawn last, on top, in its own colour.
+    rows.sort((a, b) => (a.run_id === data.best_run_id) - (b.run_id === data.best_run_id));
+    const dims = data.params.map((name) => {
+      const values = rows.map((r) => r.params[name]);
+      const numeric = values.every((v) => typeof v === "number");
+      if (numeric) return { label: esc(name), values: values };
+      const levels = Array.from(new Set(values.map((v) => String(v)))).sort();
+      return { label: esc(name), values: values.map((v) => levels.indexOf(String(v))),
+               tickvals: levels.map((_, i) => i), ticktext: levels.map(esc) };
+    });
+    dims.push({ label: "value", values: rows.map((r) => r.value) });
+    Plotly.react(div, [{
+      type: "parcoords", dimensions: dims,
+      line: { color: rows.map((r) => (r.run_id === data.best_run_id ? 1 : 0)),
+              colorscale: [[0, "#9fb3c8"], [1, "#d62728"]], cmin: 0, cmax: 1 },
+    }], { ...LAYOUT, height: 460 }, CONFIG);
+    note(div, rows.length + " finished runs; the best run is red.");
+  }
+
+  function history(div, data) {
+    const pts = data.points;
+    if (!pts.length) return note(div, "No finished runs with the metric yet.");
+    Plotly.react(div, [
+      { type: "scatter", mode: "markers", name: "value", x: pts.map((p) => p.trial_number), y: pts.map((p) => p.value),
+        marker: { color: "#3b6ea8", size: 6 } },
+      { type: "scatter", mode: "lines", name: "best so far", line: { shape: "hv", color: "#d62728" },
+        x: pts.map((p) => p.trial_number), y: pts.map((p) => p.best_value) },
+    ], { ...LAYOUT, height: 420, xaxis: { title: { text: "trial" } }, yaxis: { title: { text: "value (" + data.goal + ")" } } }, CONFIG);
+    note(div, pts.length + " finished runs.");
+  }
+
+  function metrics(div, data) {
+    const names = Object.keys(data.series);
+    if (!names.length) return note(div, "No metrics logged.");
+    Plotly.react(div, names.map((name) => ({
+      type: "scatter", mode: "lines+markers", name: esc(name),
+      x: data.series[name].steps, y: data.series[name].values,
+    })), { ...LAYOUT, height: 400, xaxis: { title: { text: "step" } } }, CONFIG);
+    note(div, data.truncated ? "Only the first rows are shown." : "");
+  }
+
+  const DRAW = { importance, parallel, history, metrics };
+
+  async function drawCharts() {
+    if (typeof Plotly === "undefined") return;
+    for (const div of document.querySelectorAll("[data-chart]")) {
+      try {
+        const data = await getJSON(div.dataset.src);
+        if (data.unavailable) { note(div, data.unavailable); continue; }
+        DRAW[div.dataset.chart](div, data);
+        div.dataset.drawn = "true";
+      } catch (error) {
+        note(div, "Could not draw this chart: " + error);
+      }
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    drawCharts();
+    startLive();
+  });
+})();
