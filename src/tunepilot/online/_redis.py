@@ -104,7 +104,7 @@ class RedisConsumer:
         if not self._group_ready:
             self.ensure_group()
         handled = 0
-        claimed = self._redis.xautoclaim(self.stream, self.group, self.consumer,
+        claimed: Any = self._redis.xautoclaim(self.stream, self.group, self.consumer,
                                          min_idle_time=self.claim_idle_ms, start_id="0-0",
                                          count=self.count)
         entries = [e for e in claimed[1] if e[1] is not None]
@@ -159,8 +159,8 @@ class RedisConsumer:
                 self._stop.wait(min(5.0, 0.1 * 2 ** min(failures, 6)))
 
     def _read(self, start: str, *, block: int | None) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        reply = self._redis.xreadgroup(self.group, self.consumer, {self.stream: start},
-                                       count=self.count, block=block)
+        reply: Any = self._redis.xreadgroup(self.group, self.consumer, {self.stream: start},
+                                            count=self.count, block=block)
         if not reply:
             return []
         # RESP2 gives [[stream, entries]], RESP3 a {stream: [entries]} mapping.
