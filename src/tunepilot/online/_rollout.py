@@ -1,0 +1,95 @@
+"""Canary rollouts: a gate per step that passes, fails, or is inconclusive and holds.
+
+A gate compares the candidate with the concurrent baseline (the segment's leader,
+which serves the rest of the traffic at the same time):
+
+- **fail** when the candidate breaks a constraint, its quality is inferior by more
+  than the margin, or its error rate is worse by more than ``error_margin``;
+- **inconclusive** when the step brought fewer than ``min_step_samples`` new calls
+  for the candidate (no traffic can never pass), or a test has too few points or
+  cannot decide;
+- **pass** only when quality and errors are both shown non-inferior.
+
+Quality is judged over the analysis window up to now (late feedback keeps arriving
+for calls already made); the new-call count is taken from whole buckets that began
+after the step started, so calls from before the step never count for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tunepilot.online._analyzers import compare_errors, compare_quality, constraint_breaches
+from tunepilot.online._config import AppConfig
+from tunepilot.online._decisions import Rollout
+from tunepilot.online._windows import Stats
+
+__all__ = ["GateVerdict", "judge"]
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """A gate's verdict with its reason and evidence."""
+
+    verdict: Literal["pass", "fail", "inconclusive"]
+    reason: str
+    evidence: dict[str, Any]
+
+
+def judge(rollout: Rollout, app: AppConfig, *, candidate: Stats, baseline: Stats,
+          step_calls: int) -> GateVerdict:
+    """Judge the current step of ``rollout``.
+
+    Args:
+        rollout: the rollout whose step is judged.
+        app: the application (policy and constraints).
+        candidate: the candidate's window statistics, with latency sketches.
+        baseline: the leader's statistics over the same window.
+        step_calls: the candidate's calls since the step started.
+
+    Example:
+        >>> from tunepilot.online._config import Variant
+        >>> app = AppConfig(name="a", baseline="x", variants=[Variant(id="x", model="m"),
+        ...                 Variant(id="y", model="m")])
+        >>> r = Rollout(app="a", segment="*", candidate="y", baseline="x", steps=[0.5, 1.0],
+        ...             started_at=0.0, step_started_at=0.0, updated_at=0.0, decision_id="d")
+        >>> judge(r, app, candidate=Stats(), baseline=Stats(), step_calls=0).verdict
+        'inconclusive'
+    """
+    policy = app.policy
+    quality = compare_quality(candidate, baseline, margin=policy.margin,
+                              confidence=policy.confidence, min_samples=policy.min_samples)
+    errors = compare_errors(candidate, baseline, margin=policy.error_margin,
+                            confidence=policy.confidence, min_samples=policy.min_samples)
+    breaches = constraint_breaches(candidate, app.constraints, confidence=policy.confidence,
+                                   min_samples=policy.min_samples)
+    evidence: dict[str, Any] = {
+        "step": rollout.step, "fraction": rollout.fraction, "step_calls": step_calls,
+        "min_step_samples": policy.min_step_samples,
+        "quality": quality.evidence(), "error_rate": errors.evidence(),
+        "candidate": candidate.summary(), "baseline": baseline.summary(),
+        "candidate_latency_p95_ms": candidate.quantile(0.95) if candidate.latency_n else None,
+        "baseline_latency_p95_ms": baseline.quantile(0.95) if baseline.latency_n else None,
+        "breaches": breaches,
+    }
+    if breaches:
+        return GateVerdict("fail", "constraint breached: " + "; ".join(breaches), evidence)
+    if quality.verdict == "inferior":
+        return GateVerdict("fail", f"quality inferior (delta {100 * (quality.delta or 0):+.1f} "
+                           f"points, P={quality.p_inferior:.3f})", evidence)
+    if errors.verdict == "inferior":
+        return GateVerdict("fail", f"error rate {candidate.error_rate:.3%} against "
+                           f"{baseline.error_rate:.3%}", evidence)
+    if step_calls < policy.min_step_samples:
+        return GateVerdict("inconclusive", f"{step_calls} new calls in this step, "
+                           f"{policy.min_step_samples} needed", evidence)
+    if quality.verdict not in ("non_inferior", "better"):
+        return GateVerdict("inconclusive", f"quality undecided ({quality.candidate_n} and "
+                           f"{quality.baseline_n} points, P(non-inferior)="
+                           f"{quality.p_non_inferior if quality.p_non_inferior is not None else 0:.3f})",
+                           evidence)
+    if errors.verdict != "non_inferior":
+        return GateVerdict("inconclusive", "error rate undecided", evidence)
+    return GateVerdict("pass", f"quality non-inferior (P={quality.p_non_inferior:.3f}), "
+                       "errors non-inferior, constraints kept", evidence)
