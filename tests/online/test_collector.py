@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tunepilot.online import Event
+from tunepilot.online import AppConfig, Event, Variant
 from tunepilot.online._collector import MAX_BATCH, Collector
 from tunepilot.online._dedup import DedupIndex
 
@@ -29,6 +29,10 @@ class RecordingSink:
 
     def apps(self) -> list[str]:
         return self._apps
+
+    def app_config(self, app: str) -> AppConfig:
+        return AppConfig(name=app, baseline="big",
+                         variants=[Variant(id="big", model="big"), Variant(id="small", model="small")])
 
 
 class FailingSink(RecordingSink):
@@ -97,20 +101,24 @@ def test_a_batch_with_bad_events_says_which_and_why_and_takes_the_rest() -> None
     del batch[4]["variant"]
     batch[5]["app"] = "unknown"
     batch[6]["colour"] = "red"
+    batch[7]["variant"] = "medium"
+    batch.append(event(8))
     result = c.submit_json(orjson.dumps(batch))
-    assert result.accepted == 2 and [e.event_id for e in sink.events] == ["e-0", "e-7"]
+    assert result.accepted == 2 and [e.event_id for e in sink.events] == ["e-0", "e-8"]
     reasons = {(r.index, r.event_id, r.reason) for r in result.rejected}
     assert reasons == {(1, "e-1", "out_of_range"), (2, None, "not_an_object"),
                        (3, "e-3", "bad_timestamp"), (4, "e-4", "missing_field"),
-                       (5, "e-5", "unknown_app"), (6, "e-6", "unknown_field")}
+                       (5, "e-5", "unknown_app"), (6, "e-6", "unknown_field"),
+                       (7, "e-7", "unknown_variant")}
     by_index = {r.index: r.message for r in result.rejected}
     assert "latency_ms" in by_index[1] and "variant: Field required" in by_index[4]
     assert "POST /api/v1/online/apps" in by_index[5]
+    assert "its variants: big, small" in by_index[7]
     stats = c.stats()
-    assert stats["rejected"] == 6
+    assert stats["rejected"] == 7
     assert stats["rejected_by_reason"]["bad_timestamp"] == 1
     # Per-app counts only for a known app, so arbitrary names cannot grow the stats.
-    assert stats["apps"]["bot"]["rejected"] == 4 and "unknown" not in stats["apps"]
+    assert stats["apps"]["bot"]["rejected"] == 5 and "unknown" not in stats["apps"]
 
 
 def test_timestamps_far_ahead_of_the_clock_are_refused() -> None:

@@ -12,7 +12,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from tunepilot.online import Event
+from tunepilot.online import AppConfig, Event, Variant
 from tunepilot.online._collector import Collector
 from tunepilot.online._otlp import decode_traces, export_traces
 
@@ -33,6 +33,10 @@ class RecordingSink:
 
     def apps(self) -> list[str]:
         return ["support-bot"]
+
+    def app_config(self, app: str) -> AppConfig:
+        return AppConfig(name=app, baseline="big",
+                         variants=[Variant(id="big", model="gpt-4o"), Variant(id="mini", model="gpt-4o-mini")])
 
 
 def _value(value: Any) -> AnyValue:

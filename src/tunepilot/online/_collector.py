@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from tunepilot.online._config import AppConfig
 from tunepilot.online._dedup import DedupIndex
 from tunepilot.online._events import Event
 
@@ -42,11 +43,13 @@ _REASONS = {
 
 
 class EventSink(Protocol):
-    """What the collector feeds: the :class:`OnlineOptimizer` (or anything with its two methods)."""
+    """What the collector feeds: the :class:`OnlineOptimizer` (or anything with these methods)."""
 
     def ingest(self, events: Sequence[Event]) -> None: ...
 
     def apps(self) -> list[str]: ...
+
+    def app_config(self, app: str) -> AppConfig: ...
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ class Collector:
     Every event is validated as an :class:`Event`; a bad one is refused with a reason
     code (``missing_field``, ``unknown_field``, ``wrong_type``, ``not_finite``,
     ``out_of_range``, ``bad_length``, ``bad_timestamp``, ``bad_attribute``,
-    ``not_an_object``, ``unknown_app``, ``too_late``, ``from_the_future``) without
+    ``not_an_object``, ``unknown_app``, ``unknown_variant``, ``too_late``,
+    ``from_the_future``) without
     affecting the others in its batch. A repeat of a counted (app, event_id) is
     recognised for ``dedup_window`` seconds of event time and counted as a duplicate,
     never twice (see :class:`DedupIndex`). Events of one batch reach the sink in one
@@ -207,6 +211,7 @@ class Collector:
         latest = self.clock() + self.max_future
         with self._lock:
             known = set(self.sink.apps())
+            variants: dict[str, set[str]] = {}
             for rejection in rejected:
                 self._count_rejected(rejection.app if rejection.app in known else None,
                                      rejection.reason)
@@ -217,6 +222,14 @@ class Collector:
                     self._refuse(result, index, event, None, "unknown_app",
                                  f"no application {event.app!r}: create it first "
                                  "(POST /api/v1/online/apps)")
+                    continue
+                ids = variants.get(event.app)
+                if ids is None:
+                    ids = variants[event.app] = {v.id for v in self.sink.app_config(event.app).variants}
+                if event.variant not in ids:
+                    self._refuse(result, index, event, event.app, "unknown_variant",
+                                 f"application {event.app!r} has no variant {event.variant!r}; "
+                                 f"its variants: {', '.join(sorted(ids))}")
                     continue
                 if event.timestamp > latest:
                     self._refuse(result, index, event, event.app, "from_the_future",
