@@ -104,9 +104,11 @@ def list_sweeps(
         .limit(SWEEPS_PAGE).offset((at.number - 1) * SWEEPS_PAGE)
     ).all()
     ids = [sweep.id for sweep, _ in rows]
-    counts = dict(session.execute(
-        select(Run.sweep_id, func.count()).where(Run.sweep_id.in_(ids)).group_by(Run.sweep_id)
-    ).tuples().all()) if ids else {}
+    counts: dict[str, int] = {
+        sweep_id: n for sweep_id, n in session.execute(
+            select(Run.sweep_id, func.count()).where(Run.sweep_id.in_(ids))
+            .group_by(Run.sweep_id))
+    } if ids else {}
     items = [
         {"sweep": sweep, "project": name, "n_runs": counts.get(sweep.id, 0),
          "actions": ACTIONS.get(sweep.state, ())}
@@ -156,9 +158,10 @@ def llm_trials(ctx: ServerContext, sweep: Sweep, *, page: int) -> dict[str, Any]
     study_id = ctx.storage.get_study_id_from_name(sweep.study_name)
     trials = ctx.storage.get_all_trials(study_id, deepcopy=False)
     with ctx.db.session() as session:
-        runs = dict(session.execute(
-            select(Run.trial_id, Run.id).where(Run.sweep_id == sweep.id)
-        ).tuples().all())
+        runs: dict[int, str] = {
+            trial_id: run_id for trial_id, run_id in session.execute(
+                select(Run.trial_id, Run.id).where(Run.sweep_id == sweep.id))
+        }
     rows = [
         llm_row(t.number, t.user_attrs, t.state.name.lower(), t.value if len(t.values or ()) == 1
                 else None, href=f"/ui/runs/{runs[t._trial_id]}" if t._trial_id in runs else None,

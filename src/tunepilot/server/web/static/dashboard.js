@@ -153,7 +153,7 @@
       type: "parcoords", dimensions: dims,
       line: { color: rows.map((r) => (r.run_id === data.best_run_id ? 1 : 0)),
               colorscale: [[0, "#9fb3c8"], [1, "#d62728"]], cmin: 0, cmax: 1 },
-    }], { ...LAYOUT, height: 460 }, CONFIG);
+    }], { ...LAYOUT, margin: { ...LAYOUT.margin, t: 70 }, height: 480 }, CONFIG);
     note(div, rows.length + " finished runs; the best run is red.");
   }
 
