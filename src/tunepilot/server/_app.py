@@ -17,6 +17,8 @@ from tunepilot.exceptions import (
     SpecError,
     TunepilotError,
 )
+from tunepilot.online._api import online_router, otlp_router
+from tunepilot.online._service import OnlineService
 from tunepilot.server._auth import TokenAuth
 from tunepilot.server._context import ServerContext
 from tunepilot.server._reaper import Reaper
@@ -64,14 +66,22 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
             "TUNEPILOT_TOKEN, or run 'tunepilot token create', or bind 127.0.0.1"
         )
     reaper = Reaper(RunService(ctx), period=settings.reaper_period)
+    try:
+        # TUNEPILOT_ONLINE_* settings: the apps file, the step interval, a Redis stream.
+        online = OnlineService.from_settings()
+    except BaseException:
+        ctx.close()
+        raise
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.reaper:
             reaper.start()
+        await online.start()
         try:
             yield
         finally:
+            await online.stop()
             reaper.stop()
             ctx.close()
 
@@ -85,8 +95,11 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     )
     app.state.tunepilot = ctx
     app.state.reaper = reaper
+    app.state.online = online
     app.include_router(health_router)
     app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(online_router)
+    app.include_router(otlp_router)
     for router in routers:
         app.include_router(router)
     # The dashboard's pages take a session cookie from its login form instead of a header.
