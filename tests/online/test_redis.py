@@ -1,0 +1,188 @@
+"""Redis Streams ingestion against a real redis-server: acknowledged only once taken, never lost.
+
+``TUNEPILOT_TEST_REDIS_URL`` names the server (``.ci/run`` starts one on 127.0.0.1 and
+sets it). Without it the tests are skipped on a developer machine, and fail in CI;
+with it set and the server unreachable, they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from tunepilot.online import AppConfig, Event, Variant
+from tunepilot.online._collector import Collector
+from tunepilot.online._redis import RedisConsumer
+
+REDIS_ENV = "TUNEPILOT_TEST_REDIS_URL"
+NOW = 1795329000.0
+
+
+class RecordingSink:
+    """Takes events as the optimizer would and keeps them, to see exactly what arrived."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def ingest(self, events: Sequence[Event]) -> None:
+        self.events.extend(events)
+
+    def apps(self) -> list[str]:
+        return ["bot"]
+
+    def app_config(self, app: str) -> AppConfig:
+        return AppConfig(name=app, baseline="big",
+                         variants=[Variant(id="big", model="big"), Variant(id="small", model="small")])
+
+
+class FailingSink(RecordingSink):
+    """Fault injection: the next ``failures`` ingest calls raise, as a broken optimizer would."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def ingest(self, events: Sequence[Event]) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("injected ingest failure")
+        super().ingest(events)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{REDIS_ENV} is not set in CI; .ci/run starts redis-server and sets it")
+        pytest.skip(f"{REDIS_ENV} is not set; see .ci/redis.sh for starting Redis")
+    try:
+        redis.Redis.from_url(url, socket_timeout=5).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {REDIS_ENV}={url} is unreachable: {exc}")
+    return url
+
+
+@pytest.fixture
+def stream(redis_url: str) -> Iterator[tuple[redis.Redis, str]]:
+    client = redis.Redis.from_url(redis_url)
+    key = f"tunepilot-test:{uuid.uuid4().hex}"
+    yield client, key
+    client.delete(key)
+    client.close()
+
+
+def event(i: int, **fields: Any) -> dict[str, Any]:
+    return {"app": "bot", "variant": "small", "event_id": f"e-{i}", "timestamp": NOW + i,
+            "latency_ms": 100.0, **fields}
+
+
+def consumer(sink: RecordingSink, url: str, key: str, **options: Any) -> RedisConsumer:
+    collector = Collector(sink, clock=lambda: NOW)
+    return RedisConsumer(collector, url=url, stream=key, block_ms=10, **options)
+
+
+def pending(client: redis.Redis, key: str) -> int:
+    return int(client.xpending(key, "tunepilot")["pending"])
+
+
+def test_entries_are_ingested_then_acknowledged(stream: tuple[redis.Redis, str], redis_url: str) -> None:
+    client, key = stream
+    sink = RecordingSink()
+    reader = consumer(sink, redis_url, key)
+    reader.ensure_group()
+    client.xadd(key, {"event": orjson.dumps(event(1))})
+    client.xadd(key, {"events": orjson.dumps([event(2), event(3), event(1)])})
+    assert reader.poll() == 2
+    assert sorted(e.event_id for e in sink.events) == ["e-1", "e-2", "e-3"]
+    assert pending(client, key) == 0
+    stats = reader.collector.stats()
+    assert (stats["accepted"], stats["duplicates"], stats["other"]["redis_entries"]) == (3, 1, 2)
+    reader.close()
+
+
+def test_entries_of_a_crashed_consumer_are_claimed_and_counted_once(
+    stream: tuple[redis.Redis, str], redis_url: str
+) -> None:
+    client, key = stream
+    sink = RecordingSink()
+    survivor = consumer(sink, redis_url, key, consumer="survivor", claim_idle_ms=100)
+    survivor.ensure_group()
+    for i in range(50):
+        client.xadd(key, {"event": orjson.dumps(event(i))})
+    # Another consumer reads half the stream and dies before acknowledging anything.
+    taken = client.xreadgroup("tunepilot", "crashed", {key: ">"}, count=25)
+    assert len(taken[0][1]) == 25 and pending(client, key) == 25
+    survivor.poll()  # the other 25, new
+    assert len(sink.events) == 25
+    time.sleep(0.15)
+    survivor.poll()  # the crashed consumer's 25, idle long enough to be claimed
+    assert Counter(e.event_id for e in sink.events) == {f"e-{i}": 1 for i in range(50)}
+    assert pending(client, key) == 0
+    assert survivor.collector.stats()["other"]["redis_reclaimed"] == 25
+    survivor.close()
+
+
+def test_a_failed_ingest_leaves_entries_pending_until_they_are_taken(
+    stream: tuple[redis.Redis, str], redis_url: str
+) -> None:
+    client, key = stream
+    sink = FailingSink(failures=1)
+    reader = consumer(sink, redis_url, key, consumer="same-name")
+    reader.ensure_group()
+    for i in range(10):
+        client.xadd(key, {"event": orjson.dumps(event(i))})
+    with pytest.raises(RuntimeError, match="injected"):
+        reader.poll()
+    assert sink.events == [] and pending(client, key) == 10
+    # A restart under the same consumer name reads its own pending entries first.
+    restarted = RedisConsumer(reader.collector, url=redis_url, stream=key, consumer="same-name",
+                              block_ms=10)
+    assert restarted.poll() == 10
+    assert sorted(e.event_id for e in sink.events) == sorted(f"e-{i}" for i in range(10))
+    assert pending(client, key) == 0
+    reader.close()
+    restarted.close()
+
+
+def test_malformed_entries_are_counted_and_acknowledged(
+    stream: tuple[redis.Redis, str], redis_url: str
+) -> None:
+    client, key = stream
+    sink = RecordingSink()
+    reader = consumer(sink, redis_url, key)
+    client.xadd(key, {"event": b"{not json"})
+    client.xadd(key, {"payload": b"{}"})
+    client.xadd(key, {"events": orjson.dumps([event(1), event(2, latency_ms=-1)])})
+    assert reader.poll() == 3
+    assert [e.event_id for e in sink.events] == ["e-1"]
+    stats = reader.collector.stats()
+    assert stats["rejected_by_reason"] == {"malformed_entry": 2, "out_of_range": 1}
+    assert pending(client, key) == 0
+    reader.close()
+
+
+def test_the_consumer_thread_follows_the_stream(stream: tuple[redis.Redis, str], redis_url: str) -> None:
+    client, key = stream
+    sink = RecordingSink()
+    reader = consumer(sink, redis_url, key)
+    reader.start()
+    try:
+        for i in range(200):
+            client.xadd(key, {"event": orjson.dumps(event(i))})
+        deadline = time.monotonic() + 10
+        while len(sink.events) < 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        reader.stop()
+    assert len(sink.events) == 200
+    assert pending(client, key) == 0
+    reader.close()
