@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tunepilot.online._client import Client
 from tunepilot.online._config import (
     AppConfig,
     Constraints,
@@ -19,6 +20,7 @@ from tunepilot.online._state import MemoryStateStore, StateStore
 
 __all__ = [
     "AppConfig",
+    "Client",
     "Constraints",
     "ContextField",
     "Decision",
