@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from tunepilot.cli._online import online_app
 from tunepilot.cli._report import report_command
 from tunepilot.cli._run import run_command
 from tunepilot.cli._server import db_app, server_command, token_app
@@ -51,6 +52,7 @@ app.command("sweep")(sweep_command)
 app.command("agent")(agent_command)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(online_app, name="online")
 
 
 def main() -> None:

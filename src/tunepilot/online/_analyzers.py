@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -57,7 +57,11 @@ class Comparison:
 
     def evidence(self) -> dict[str, Any]:
         """The comparison as JSON-ready numbers."""
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return {f.name: _round(getattr(self, f.name)) for f in fields(self)}
+
+
+def _round(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) and math.isfinite(value) else value
 
 
 def _normal_cdf(x: float) -> float:
@@ -69,10 +73,13 @@ def compare_quality(candidate: Stats, baseline: Stats, *, margin: float, confide
                     gain_confidence: float | None = None) -> Comparison:
     """Non-inferiority (and superiority) of the candidate's mean quality.
 
-    Verdicts: ``better`` (``P(delta > min_gain) >= gain_confidence``), ``non_inferior``
-    (``P(delta > -margin) >= confidence``), ``inferior`` (``P(delta < -margin) >=
-    confidence``), else ``inconclusive``; fewer than ``min_samples`` quality points on
-    either side is always ``inconclusive``.
+    Verdicts: ``better`` (``P(delta > min_gain) >= gain_confidence``); ``non_inferior``
+    (``P(delta > -margin) >= confidence`` and the estimate itself within half the
+    margin); ``inferior`` (``P(delta < -margin / 2) >= confidence``: surely worse than
+    half the margin); else ``inconclusive``. Fewer than ``min_samples`` quality points
+    on either side is always ``inconclusive``. The half-margin conditions keep a
+    candidate whose true loss is near the margin from slipping through on one lucky
+    look: it is refused as soon as the data say it is clearly past half the margin.
 
     Example:
         >>> a, b = Stats(), Stats()
@@ -95,13 +102,13 @@ def compare_quality(candidate: Stats, baseline: Stats, *, margin: float, confide
     delta = mc - mb
     se = max(se, 1e-9)
     p_non_inferior = _normal_cdf((delta + margin) / se)
-    p_inferior = _normal_cdf((-margin - delta) / se)
+    p_inferior = _normal_cdf((-margin / 2 - delta) / se)
     p_better = _normal_cdf((delta - min_gain) / se)
     verdict: Verdict = "inconclusive"
     if min(nc, nb) >= min_samples:
         if gain_confidence is not None and p_better >= gain_confidence:
             verdict = "better"
-        elif p_non_inferior >= confidence:
+        elif p_non_inferior >= confidence and delta >= -margin / 2:
             verdict = "non_inferior"
         elif p_inferior >= confidence:
             verdict = "inferior"
@@ -196,7 +203,7 @@ class DriftReport:
 
     def evidence(self) -> dict[str, Any]:
         """The report as JSON-ready numbers."""
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return {f.name: _round(getattr(self, f.name)) for f in fields(self)}
 
 
 def drift(reference: Sequence[float], current: Sequence[float], *, alpha: float,

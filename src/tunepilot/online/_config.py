@@ -167,7 +167,14 @@ class Policy(BaseModel):
                             description="Quality gain that justifies a change at equal cost.")
     min_saving: float = Field(default=0.05, ge=0.0, lt=1.0,
                               description="Relative cost saving that justifies a change.")
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0,
+                              description="P(non-inferior) to promote, and at the last gate.")
+    step_confidence: float = Field(
+        default=0.8, gt=0.5, lt=1.0,
+        description="P(non-inferior) at the earlier gates, where little traffic gives little data.")
+    guard_confidence: float = Field(
+        default=0.999, gt=0.5, lt=1.0,
+        description="P(inferior) that rolls back a leader; it is checked every gate interval.")
     gain_confidence: float = Field(default=0.99, gt=0.5, lt=1.0,
                                    description="Posterior probability needed for a quality gain.")
     error_margin: float = Field(default=0.01, ge=0.0, le=1.0,
@@ -184,7 +191,7 @@ class Policy(BaseModel):
                             description="Share kept on the baseline once another variant leads.")
     canary_steps: list[float] = Field(default_factory=lambda: [0.05, 0.25, 0.5, 1.0])
     gate_interval_s: float = Field(default=1800.0, gt=0.0)
-    max_hold_gates: int = Field(default=16, ge=1,
+    max_hold_gates: int = Field(default=8, ge=1,
                                 description="Inconclusive gates in a row before a rollout is abandoned.")
     window_s: float = Field(default=4 * 3600.0, gt=0.0, description="Analysis window.")
     bucket_s: float = Field(default=300.0, gt=0.0, description="Time bucket of the windows.")

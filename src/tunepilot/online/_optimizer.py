@@ -48,7 +48,8 @@ MAX_DECISIONS = 5_000
 
 class _Segment:
     __slots__ = ("incumbent", "eliminated", "rollout", "explore", "last_guard", "reference",
-                 "last_drift", "last_anomaly", "strategy", "split", "history")
+                 "last_drift", "last_anomaly", "strategy", "split", "history",
+                 "last_constraints")
 
     def __init__(self, incumbent: str, strategy: Strategy) -> None:
         self.incumbent = incumbent
@@ -59,6 +60,7 @@ class _Segment:
         self.reference: list[float] = []
         self.last_drift: float | None = None
         self.last_anomaly: float | None = None
+        self.last_constraints: float | None = None
         self.strategy = strategy
         self.split: dict[str, float] = {incumbent: 1.0}
         self.history: list[str] = []
@@ -426,7 +428,10 @@ class OnlineOptimizer:
                 seg.last_guard = now
                 self._guard(entry, name, seg, now)
         view = self._view(entry, name, seg, now)
-        for elimination in seg.strategy.eliminate(view):
+        check = seg.last_constraints is None or now >= seg.last_constraints + policy.gate_interval_s
+        if check:
+            seg.last_constraints = now
+        for elimination in seg.strategy.eliminate(view, constraints=check):
             seg.eliminated[elimination.variant] = now + policy.cooldown_s
             self._record(entry, name, "eliminate", now, variant=elimination.variant,
                          baseline=seg.incumbent, reason=elimination.reason,
@@ -526,10 +531,12 @@ class OnlineOptimizer:
         leader, baseline = seg.incumbent, app.baseline
         recent = windows.span(name, leader, now - policy.gate_interval_s, now)
         reference = windows.window(name, baseline)
+        # Checked every gate interval for as long as the leader leads: a strict level keeps
+        # repeated looks from rolling back a good leader on noise.
         quality = compare_quality(recent, reference, margin=policy.margin,
-                                  confidence=policy.confidence, min_samples=policy.min_samples)
+                                  confidence=policy.guard_confidence, min_samples=policy.min_samples)
         errors = compare_errors(recent, reference, margin=policy.error_margin,
-                                confidence=policy.confidence, min_samples=policy.min_samples)
+                                confidence=policy.guard_confidence, min_samples=policy.min_samples)
         breaches = constraint_breaches(windows.window(name, leader), app.constraints,
                                        confidence=policy.confidence, min_samples=policy.min_samples)
         evidence: dict[str, Any] = {"quality": quality.evidence(), "error_rate": errors.evidence(),

@@ -8,7 +8,8 @@ which serves the rest of the traffic at the same time):
 - **inconclusive** when the step brought fewer than ``min_step_samples`` new calls
   for the candidate (no traffic can never pass), or a test has too few points or
   cannot decide;
-- **pass** only when quality and errors are both shown non-inferior.
+- **pass** only when quality and errors are both shown non-inferior: at the earlier
+  steps with posterior probability ``step_confidence``, at the last with ``confidence``.
 
 Quality is judged over the analysis window up to now (late feedback keeps arriving
 for calls already made); the new-call count is taken from whole buckets that began
@@ -58,15 +59,20 @@ def judge(rollout: Rollout, app: AppConfig, *, candidate: Stats, baseline: Stats
         'inconclusive'
     """
     policy = app.policy
+    # At 5% of the traffic a window holds little quality data: the earlier gates ask
+    # for "no harm seen" at a lower posterior probability, the last one for the full
+    # confidence the promotion needed, on the data the larger shares brought.
+    last = rollout.step >= len(rollout.steps) - 2
+    needed = policy.confidence if last else policy.step_confidence
     quality = compare_quality(candidate, baseline, margin=policy.margin,
-                              confidence=policy.confidence, min_samples=policy.min_samples)
+                              confidence=needed, min_samples=policy.min_samples)
     errors = compare_errors(candidate, baseline, margin=policy.error_margin,
                             confidence=policy.confidence, min_samples=policy.min_samples)
     breaches = constraint_breaches(candidate, app.constraints, confidence=policy.confidence,
                                    min_samples=policy.min_samples)
     evidence: dict[str, Any] = {
         "step": rollout.step, "fraction": rollout.fraction, "step_calls": step_calls,
-        "min_step_samples": policy.min_step_samples,
+        "min_step_samples": policy.min_step_samples, "confidence_needed": needed,
         "quality": quality.evidence(), "error_rate": errors.evidence(),
         "candidate": candidate.summary(), "baseline": baseline.summary(),
         "candidate_latency_p95_ms": candidate.quantile(0.95) if candidate.latency_n else None,

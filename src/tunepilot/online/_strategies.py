@@ -52,7 +52,7 @@ DRAWS = 256
 #: Confidence and least sample needed to drop a variant early; a clearly bad variant
 #: should not keep its exploration floor for hours.
 ELIMINATE_CONFIDENCE = 0.99
-ELIMINATE_MIN_SAMPLES = 10
+ELIMINATE_MIN_SAMPLES = 5
 
 
 @dataclass
@@ -114,8 +114,9 @@ class Strategy(ABC):
     def propose(self, view: SegmentView) -> Proposal | None:
         """A variant to roll out now, or None."""
 
-    def eliminate(self, view: SegmentView) -> list[Elimination]:
-        """Candidates that are clearly worse than the leader or break a constraint."""
+    def eliminate(self, view: SegmentView, *, constraints: bool = True) -> list[Elimination]:
+        """Candidates that are clearly worse than the leader (or, with ``constraints``,
+        that break a constraint: this needs latency quantiles, so callers ask less often)."""
         policy, leader = view.policy, view.stats(view.incumbent)
         out: list[Elimination] = []
         for variant in view.live:
@@ -125,6 +126,9 @@ class Strategy(ABC):
                                       min_samples=min(ELIMINATE_MIN_SAMPLES, policy.min_samples))
             errors = compare_errors(stats, leader, margin=policy.error_margin,
                                     confidence=ELIMINATE_CONFIDENCE, min_samples=policy.min_samples)
+            if quality.verdict != "inferior" and errors.verdict != "inferior" and (
+                    not constraints or stats.calls < policy.min_samples):
+                continue
             evidence = {"quality": quality.evidence(), "error_rate": errors.evidence()}
             if quality.verdict == "inferior":
                 out.append(Elimination(variant, f"quality {_pts(quality.delta)} points against "
@@ -132,7 +136,7 @@ class Strategy(ABC):
             elif errors.verdict == "inferior":
                 out.append(Elimination(variant, f"error rate {stats.error_rate:.3%} against "
                                        f"{leader.error_rate:.3%}", evidence))
-            elif stats.calls >= policy.min_samples:
+            else:
                 breaches = constraint_breaches(view.detail(variant), view.app.constraints,
                                                confidence=ELIMINATE_CONFIDENCE,
                                                min_samples=policy.min_samples)
@@ -153,20 +157,20 @@ class Strategy(ABC):
                                   min_gain=policy.min_gain, gain_confidence=gain_confidence)
         errors = compare_errors(stats, leader, margin=policy.error_margin,
                                 confidence=policy.confidence, min_samples=policy.min_samples)
-        evidence: dict[str, Any] = {
-            "quality": quality.evidence(), "error_rate": errors.evidence(),
-            "candidate": stats.summary(), "leader": leader.summary(),
-            "cost_saving": saving,
-        }
         if saving is None or errors.verdict != "non_inferior":
-            return None, evidence
+            return None, {}
         kind: str | None = None
         if saving >= policy.min_saving and quality.verdict in ("non_inferior", "better"):
             kind = "saving"
         elif saving >= -0.02 and quality.verdict == "better":
             kind = "gain"
         if kind is None:
-            return None, evidence
+            return None, {}
+        evidence: dict[str, Any] = {
+            "quality": quality.evidence(), "error_rate": errors.evidence(),
+            "candidate": stats.summary(), "leader": leader.summary(),
+            "cost_saving": saving,
+        }
         detail = view.detail(variant)
         p95 = detail.quantile(0.95)
         evidence["latency_p95_ms"] = p95
@@ -235,7 +239,14 @@ def _shares(view: SegmentView, p_best: dict[str, float]) -> dict[str, float]:
     chance = sum(p_best.get(v, 0.0) for v in live)
     total = min(policy.explore, max(floor * len(live), chance))
     extra = total - floor * len(live)
-    return {v: floor + (extra * p_best.get(v, 0.0) / chance if chance > 0 else 0.0) for v in live}
+    shares = {v: floor for v in live}
+    if chance > 0:
+        # The traffic beyond the floors goes to the likeliest winner alone: with feedback
+        # on a tenth of calls, spreading it over several near-equal candidates would keep
+        # each of them short of a decision for hours.
+        top = max(live, key=lambda v: p_best.get(v, 0.0))
+        shares[top] += extra
+    return shares
 
 
 class ParetoStrategy(Strategy):

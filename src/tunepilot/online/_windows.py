@@ -117,9 +117,12 @@ class Stats:
 
     def quantile(self, q: float) -> float | None:
         """Latency quantile (ms) from the merged sketches, None without latencies."""
-        merged = DDSketch(SKETCH_ACCURACY)
-        for sketch in self.sketches:
-            merged.merge(sketch)
+        if len(self.sketches) == 1:
+            merged = self.sketches[0]
+        else:
+            merged = DDSketch(SKETCH_ACCURACY)
+            for sketch in self.sketches:
+                merged.merge(sketch)
         if merged.count == 0:
             return None
         value = merged.get_quantile_value(q)
@@ -171,6 +174,8 @@ class Windows:
         self._start = -(2**62)  # first bucket index inside the running window
         self._oldest = -(2**62)
         self.dropped = 0  # events older than the retention, not counted anywhere
+        self._now_index = -(2**62)
+        self._merged: dict[tuple[str, str], tuple[tuple[int, int, int], DDSketch]] = {}
 
     def _index(self, timestamp: float) -> int:
         return math.floor(timestamp / self.bucket_s)
@@ -225,6 +230,7 @@ class Windows:
 
     def advance(self, now: float) -> None:
         """Move the running window to end at ``now`` and forget buckets past the retention."""
+        self._now_index = max(self._now_index, self._index(now))
         start = self._index(now - self.window_s) + 1
         if start > self._start:
             for key, buckets in self._buckets.items():
@@ -258,11 +264,26 @@ class Windows:
         if total is None:
             return result
         result.merge(total)
+        # Buckets before the newest one change rarely (late calls only): their merged
+        # sketch is cached, checked against their latency count, and reused.
+        closed = self._now_index
+        version = 0
         for index, bucket in self._buckets[key].items():
             if index >= self._start:
-                if bucket.sketch is not None:
+                if index < closed:
+                    version += bucket.stats.latency_n
+                elif bucket.sketch is not None:
                     result.sketches.append(bucket.sketch)
                 result.values.extend(bucket.stats.values)
+        cached = self._merged.get(key)
+        if cached is None or cached[0] != (self._start, closed, version):
+            merged = DDSketch(SKETCH_ACCURACY)
+            for index, bucket in self._buckets[key].items():
+                if self._start <= index < closed and bucket.sketch is not None:
+                    merged.merge(bucket.sketch)
+            cached = self._merged[key] = ((self._start, closed, version), merged)
+        if cached[1].count:
+            result.sketches.append(cached[1])
         return result
 
     def counters(self, segment: str, variant: str) -> Stats:

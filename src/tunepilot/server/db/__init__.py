@@ -8,7 +8,17 @@ from tunepilot.server.db._migrate import (
     upgrade_database,
 )
 from tunepilot.server.db import _repository as repository
-from tunepilot.server.db._models import ApiToken, Base, MetricRow, Project, Run, Sweep
+from tunepilot.server.db._models import (
+    ApiToken,
+    Base,
+    MetricRow,
+    OnlineApp,
+    OnlineDecision,
+    Project,
+    Run,
+    Sweep,
+)
+from tunepilot.server.db._online import OnlineStateStore
 from tunepilot.server.db._tokens import create_token, hash_token, token_digests
 
 __all__ = [
@@ -16,6 +26,9 @@ __all__ = [
     "Base",
     "Database",
     "MetricRow",
+    "OnlineApp",
+    "OnlineDecision",
+    "OnlineStateStore",
     "Project",
     "Run",
     "Sweep",

@@ -146,3 +146,30 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(128))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class OnlineApp(Base):
+    """An online-optimizer application: its config and its state (leaders, rollouts, paused)."""
+
+    __tablename__ = "tp_online_apps"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class OnlineDecision(Base):
+    """One decision of the online optimizer, with its evidence."""
+
+    __tablename__ = "tp_online_decisions"
+    __table_args__ = (Index("ix_tp_online_decisions_app_seq", "app", "seq"),)
+
+    id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    app: Mapped[str] = mapped_column(String(200))
+    # The decision's number within its app: the order decisions are read back in.
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    time: Mapped[float] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
