@@ -275,10 +275,30 @@ def builtin_worlds() -> dict[str, Path]:
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
 
 
+def _raw(path: Path, shipped: dict[str, Path], depth: int = 0) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the file ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a world is a mapping (see worlds/default.yaml)")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if str(base) not in shipped:
+        raise SpecError(f"{path}: base {base!r} is not a shipped world ({', '.join(sorted(shipped))})")
+    if depth > 5:
+        raise SpecError(f"{path}: 'base' goes round in a circle")
+    return {**_raw(shipped[str(base)], shipped, depth + 1), **data}
+
+
 def load_world(source: str | Path) -> World:
     """A world from a YAML file, or a shipped world by name (``default``, ``aa``, ...).
 
-    A file may say ``base: default`` to start from a shipped world and change some keys.
+    A file may say ``base: default`` (any shipped world) to start from it and change
+    some keys; the keys it gives replace the base's whole.
 
     Raises:
         SpecError: no such file or world, not YAML, or an invalid field.
@@ -291,18 +311,7 @@ def load_world(source: str | Path) -> World:
         else:
             raise SpecError(f"no world file {source!r} and no shipped world of that name; "
                             f"shipped: {', '.join(sorted(shipped))}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: a world is a mapping (see worlds/default.yaml)")
-    base = data.pop("base", None)
-    if base is not None:
-        if str(base) not in shipped:
-            raise SpecError(f"{path}: base {base!r} is not a shipped world ({', '.join(sorted(shipped))})")
-        parent = yaml.safe_load(shipped[str(base)].read_text(encoding="utf-8"))
-        data = {**parent, **data}
+    data = _raw(path, shipped)
     try:
         return World.model_validate(data)
     except ValidationError as exc:
