@@ -75,11 +75,11 @@ def compare_quality(candidate: Stats, baseline: Stats, *, margin: float, confide
 
     Verdicts: ``better`` (``P(delta > min_gain) >= gain_confidence``); ``non_inferior``
     (``P(delta > -margin) >= confidence`` and the estimate itself within half the
-    margin); ``inferior`` (``P(delta < -margin / 2) >= confidence``: surely worse than
-    half the margin); else ``inconclusive``. Fewer than ``min_samples`` quality points
-    on either side is always ``inconclusive``. The half-margin conditions keep a
-    candidate whose true loss is near the margin from slipping through on one lucky
-    look: it is refused as soon as the data say it is clearly past half the margin.
+    margin); ``inferior`` (``P(delta < -0.75 margin) >= confidence``: surely worse than
+    three quarters of the margin); else ``inconclusive``. Fewer than ``min_samples``
+    quality points on either side is always ``inconclusive``. The tighter conditions
+    keep a candidate whose true loss is near the margin from slipping through on one
+    lucky look among many: it is refused once the data say it is clearly past them.
 
     Example:
         >>> a, b = Stats(), Stats()
@@ -102,7 +102,7 @@ def compare_quality(candidate: Stats, baseline: Stats, *, margin: float, confide
     delta = mc - mb
     se = max(se, 1e-9)
     p_non_inferior = _normal_cdf((delta + margin) / se)
-    p_inferior = _normal_cdf((-margin / 2 - delta) / se)
+    p_inferior = _normal_cdf((-0.75 * margin - delta) / se)
     p_better = _normal_cdf((delta - min_gain) / se)
     verdict: Verdict = "inconclusive"
     if min(nc, nb) >= min_samples:

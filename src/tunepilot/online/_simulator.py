@@ -124,7 +124,6 @@ def simulate_seed(world: World, seed: int, *, api: bool = True,
         "diff", "tokens", "conf", "cost", "quality", "latency", "t", "oq", "olat", "ocost")}
     noise_keep: dict[str, list[np.ndarray]] = {k: [] for k in ("out", "q", "lat", "err")}
     decisions: list[Any] = []
-    state_cache: dict[bytes, dict[str, np.ndarray]] = {}
     drift_changes = [c for c in world.changes if c.kind == "drift"]
     drift_at = START + 3600 * drift_changes[0].at_hours if drift_changes else None
     drift_leaders: dict[str, str] = {}
@@ -199,7 +198,7 @@ def simulate_seed(world: World, seed: int, *, api: bool = True,
             batch.append(heapq.heappop(pending)[2])
         now[0] = t1
         # The app's batches reach the collector in any order; the windows file by time.
-        route_rng.shuffle(batch)  # type: ignore[arg-type]
+        route_rng.shuffle(batch)
         sender.send(batch)
         decisions.extend(sender.step(t1))
     sender.close()
@@ -210,7 +209,6 @@ def simulate_seed(world: World, seed: int, *, api: bool = True,
     result.accepted, result.rejected = sender.accepted, sender.rejected
     result.final_leaders = optimizer.leaders(APP)
     result.wall_s = _time.perf_counter() - wall
-    del state_cache
     return result
 
 
@@ -237,13 +235,14 @@ def _measure(world: World, seed: int, records: dict[str, list[np.ndarray]],
         tables_by_phase.append(world.tables(quality_table, prices))
     # Oracle: per difficulty and phase, the cheapest configuration within the tolerance of
     # premium's quality and inside the latency budget.
-    budget = world.app.get("constraints", {}).get("p95_latency_ms") if isinstance(world.app.get("constraints"), dict) else None  # type: ignore[union-attr]
+    constraints = world.app.get("constraints")
+    budget = constraints.get("p95_latency_ms") if isinstance(constraints, dict) else None
     oracle = np.empty(n, dtype=int)
     for p, tables in enumerate(tables_by_phase):
         for d in range(3):
             ok = tables["quality"][:, d] >= tables["quality"][premium, d] - world.oracle_tolerance
             if budget is not None:
-                ok &= tables["p95"][:, d] <= float(budget)  # type: ignore[arg-type]
+                ok &= tables["p95"][:, d] <= float(budget)
             ok[premium] = True
             choice = int(np.argmin(np.where(ok, tables["cost"][:, d], np.inf)))
             oracle[(phase == p) & (diff == d)] = choice
@@ -266,8 +265,8 @@ def _measure(world: World, seed: int, records: dict[str, list[np.ndarray]],
     # Random router at the optimizer's cost: premium with probability p, else the cheapest.
     c_opt, c_prem = served["cost"].sum(), outcomes["premium"]["cost"].sum()
     c_cheap = _serve(world, np.full(n, cheapest), diff, tokens, noise, phase, bounds)["cost"].sum()
-    p = 0.0 if c_prem <= c_cheap else min(1.0, max(0.0, (c_opt - c_cheap) / (c_prem - c_cheap)))
-    pick = np.random.default_rng(seed + 7).random(n) < p
+    share = 0.0 if c_prem <= c_cheap else min(1.0, max(0.0, (c_opt - c_cheap) / (c_prem - c_cheap)))
+    pick = np.random.default_rng(seed + 7).random(n) < share
     outcomes["random_matched"] = _serve(world, np.where(pick, premium, cheapest), diff, tokens, noise, phase, bounds)
     outcomes["optimizer"] = served
     kinds: dict[str, int] = {}

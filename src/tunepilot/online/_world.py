@@ -14,7 +14,7 @@ import itertools
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import yaml
@@ -33,8 +33,9 @@ from tunepilot.online._config import (
 
 __all__ = ["Configuration", "World", "builtin_worlds", "load_world"]
 
-DIFFICULTIES = ("easy", "medium", "hard")
-_PerDifficulty = dict[Literal["easy", "medium", "hard"], float]
+Level = Literal["easy", "medium", "hard"]
+DIFFICULTIES: tuple[Level, ...] = ("easy", "medium", "hard")
+_PerDifficulty = dict[Level, float]
 
 
 class WorldModel(BaseModel):
@@ -123,7 +124,7 @@ class World(BaseModel):
     premium: Configuration
     oracle_tolerance: float = Field(default=0.01, ge=0,
                                     description="Quality loss the oracle accepts (0.01 = 1 point).")
-    app: dict[str, object] = Field(default_factory=dict)
+    app: dict[str, Any] = Field(default_factory=dict)
     changes: list[Change] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -157,7 +158,7 @@ class World(BaseModel):
         return AppConfig(
             name=name, variants=variants, baseline=self.premium.id,
             constraints=Constraints.model_validate(extra.get("constraints", {})),
-            context=[ContextField.model_validate(c) for c in extra.get("context", [])],  # type: ignore[attr-defined]
+            context=[ContextField.model_validate(c) for c in extra.get("context", [])],
             policy=Policy.model_validate(extra.get("policy", {})),
             models={m: ModelPrice(input_per_mtok=w.input_per_mtok, output_per_mtok=w.output_per_mtok)
                     for m, w in self.models.items()},
@@ -183,7 +184,7 @@ class World(BaseModel):
             if change.kind == "drift" and change.model is not None and change.quality:
                 i = models.index(change.model)
                 for j, d in enumerate(DIFFICULTIES):
-                    quality[i, j] += change.quality.get(d, 0.0)
+                    quality[i, j] += change.quality.get(str(d), 0.0)
             elif change.kind == "price" and change.model is not None:
                 i = models.index(change.model)
                 if change.input_per_mtok is not None:
