@@ -124,8 +124,12 @@ def get_app(app: AppName, service: ServiceDep) -> Response:
 
 
 @online_router.get("/apps/{app}/split", summary="Current traffic split and the variants")
-def get_split(app: AppName, service: ServiceDep) -> Response:
-    """What :class:`tunepilot.online.Client` caches: weights per variant id and each variant."""
+async def get_split(app: AppName, service: ServiceDep) -> Response:
+    """What :class:`tunepilot.online.Client` caches: weights per variant id and each variant.
+
+    Served on the event loop (no worker thread): it only reads the current split, so it
+    is not queued behind event batches being validated in worker threads.
+    """
     _known(service, app)
     config = _app_config(service, app)
     return _json({

@@ -157,6 +157,19 @@ class Collector:
             ValueError: the body is not JSON of that shape, or holds more than
                 :data:`MAX_BATCH` events; nothing of it was counted.
         """
+        if body.lstrip()[:1] == b"[":
+            try:
+                # JSON straight into events in pydantic-core: the common, all-valid case,
+                # about a third cheaper than parsing to dicts first.
+                events = _EVENTS.validate_json(body)
+            except ValidationError:
+                pass  # parsed again below, event by event, to say which ones are bad
+            else:
+                if len(events) > MAX_BATCH:
+                    self._bad_batch("batch_too_large")
+                    raise ValueError(
+                        f"a batch holds at most {MAX_BATCH} events, got {len(events)}: split it")
+                return self._admit(list(enumerate(events)), [])
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
