@@ -193,3 +193,19 @@ def test_with_a_token_the_online_routes_need_it(db_url: str) -> None:
         assert client.get(f"{API}/stats").status_code == 401
         ok = client.get(f"{API}/stats", headers={"Authorization": "Bearer online-secret"})
         assert ok.status_code == 200
+
+
+def test_the_server_with_the_online_optimizer_does_not_import_litellm(db_url: str) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tunepilot.cli import main\n"
+        "from tunepilot.server import Settings, create_app\n"
+        f"create_app(Settings(db={db_url!r}, reaper=False))\n"
+        "print(sorted(m for m in ('litellm', 'llama_cpp', 'sklearn', 'torch') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.split()[-1] == "[]"
