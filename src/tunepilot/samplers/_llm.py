@@ -374,18 +374,8 @@ class LLMSampler(BaseSampler):
             "llm.source": "blend", "llm.blend_part": part, "llm.beta": round(beta, 4),
         }
         if call is not None:
-            attrs.update(
-                {
-                    "llm.rationale": call.rationale,
-                    "llm.prompt_tokens": call.usage.prompt_tokens,
-                    "llm.completion_tokens": call.usage.completion_tokens,
-                    "llm.cost_usd": call.usage.cost_usd,
-                    "llm.latency_s": round(call.latency_s, 4),
-                    "llm.prompt_hash": call.prompt_hash,
-                    "llm.model": self.backend.name,
-                    "llm.proposals": len(call.proposals),
-                }
-            )
+            attrs.update(self._usage_attrs(call))
+            attrs.update({"llm.rationale": call.rationale, "llm.proposals": len(call.proposals)})
         self._set_attrs(study, trial, attrs)
         self.stats.count("blend_trials")
         return params
@@ -506,18 +496,24 @@ class LLMSampler(BaseSampler):
         return {
             "llm.source": "llm",
             "llm.rationale": call.rationale,
-            "llm.prompt_tokens": round(call.usage.prompt_tokens / share),
-            "llm.completion_tokens": round(call.usage.completion_tokens / share),
-            "llm.cost_usd": call.usage.cost_usd / share,
-            "llm.latency_s": round(call.latency_s, 4),
+            **self._usage_attrs(call, share),
             "llm.repairs": sorted(proposal.repairs),
             "llm.repair_details": "; ".join(
                 f"{n}: {', '.join(k)}" for n, k in sorted(proposal.repairs.items())
             ),
-            "llm.prompt_hash": call.prompt_hash,
-            "llm.model": getattr(self.backend, "name", "custom"),
             "llm.call_trial": trial.number,
             "llm.cached": call.cached,
+        }
+
+    def _usage_attrs(self, call: _Call, share: int = 1) -> dict[str, Any]:
+        """What one LLM call cost, split evenly over the ``share`` trials it served."""
+        return {
+            "llm.prompt_tokens": round(call.usage.prompt_tokens / share),
+            "llm.completion_tokens": round(call.usage.completion_tokens / share),
+            "llm.cost_usd": call.usage.cost_usd / share,
+            "llm.latency_s": round(call.latency_s, 4),
+            "llm.prompt_hash": call.prompt_hash,
+            "llm.model": getattr(self.backend, "name", "custom"),
         }
 
     def _set_attrs(self, study: Study, trial: FrozenTrial, attrs: dict[str, Any]) -> None:
@@ -547,15 +543,7 @@ class LLMSampler(BaseSampler):
             "llm.fallback_reason": f"{reason}: {message}"[:500],
         }
         if call is not None:
-            attrs.update(
-                {
-                    "llm.prompt_tokens": call.usage.prompt_tokens,
-                    "llm.completion_tokens": call.usage.completion_tokens,
-                    "llm.cost_usd": call.usage.cost_usd,
-                    "llm.latency_s": round(call.latency_s, 4),
-                    "llm.prompt_hash": call.prompt_hash,
-                }
-            )
+            attrs.update(self._usage_attrs(call))
         self._set_attrs(study, trial, attrs)
         fallback_space = self.fallback.infer_relative_search_space(study, trial)
         params = self.fallback.sample_relative(study, trial, fallback_space)
