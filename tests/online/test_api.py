@@ -209,3 +209,18 @@ def test_the_server_with_the_online_optimizer_does_not_import_litellm(db_url: st
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=True)
     assert done.stdout.split()[-1] == "[]"
+
+
+def test_apps_and_decisions_survive_a_server_restart(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TUNEPILOT_ONLINE_STEP_INTERVAL", "3600")
+    new = {"name": "search", "baseline": "a",
+           "variants": [{"id": "a", "model": "big"}, {"id": "b", "model": "small"}]}
+    with TestClient(create_app(Settings(db=db_url, reaper=False))) as client:
+        assert client.post(f"{API}/apps", json=new).status_code == 201
+        client.post(f"{API}/apps/search/rollout/pause")
+    with TestClient(create_app(Settings(db=db_url, reaper=False))) as client:
+        assert [a["name"] for a in client.get(f"{API}/apps").json()] == ["search"]
+        assert [d["kind"] for d in client.get(f"{API}/apps/search/decisions").json()] == ["pause"]
+        assert client.get(f"{API}/apps/search").json()["windows"]["paused"] is True

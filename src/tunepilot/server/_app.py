@@ -25,7 +25,7 @@ from tunepilot.server._reaper import Reaper
 from tunepilot.server._runs import RunService
 from tunepilot.server._settings import Settings, is_loopback
 from tunepilot.server.api import api_router, health_router
-from tunepilot.server.db import token_digests
+from tunepilot.server.db import OnlineStateStore, token_digests
 from tunepilot.server.web import mount_dashboard
 
 API_PREFIX = "/api/v1"
@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     reaper = Reaper(RunService(ctx), period=settings.reaper_period)
     try:
         # TUNEPILOT_ONLINE_* settings: the apps file, the step interval, a Redis stream.
-        online = OnlineService.from_settings()
+        # Apps, decisions and rollouts live in this database, so a restart keeps them.
+        online = OnlineService.from_settings(state=OnlineStateStore(ctx.db))
     except BaseException:
         ctx.close()
         raise
