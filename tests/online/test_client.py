@@ -24,6 +24,10 @@ WORLD = {
         "baseline": "big",
         "variants": [{"id": "big", "model": "big"}, {"id": "mid", "model": "big", "max_tokens": 256},
                      {"id": "small", "model": "big", "max_tokens": 64}],
+    }, "ctx": {
+        "baseline": "big",
+        "variants": [{"id": "big", "model": "big"}, {"id": "small", "model": "big", "max_tokens": 64}],
+        "context": [{"attribute": "prompt_length", "bins": [500]}],
     }},
 }
 
@@ -38,15 +42,18 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SweepSer
         yield running
 
 
-def _explore(server: SweepServer) -> dict[str, float]:
+def _explore(server: SweepServer, app: str = "bot",
+             attributes: dict[str, int] | None = None) -> dict[str, float]:
     """Baseline traffic makes the optimizer start exploring the other variants."""
     now = time.time()
-    events = [{"app": "bot", "variant": "big", "event_id": f"seed-{i}", "timestamp": now - 5 + i * 0.01,
-               "latency_ms": 500.0, "cost": 0.01, "quality": 0.8} for i in range(300)]
+    events = [{"app": app, "variant": "big", "event_id": f"seed-{i}", "timestamp": now - 5 + i * 0.01,
+               "latency_ms": 500.0, "cost": 0.01, "quality": 0.8, "attributes": attributes or {}}
+              for i in range(300)]
     assert httpx.post(f"{server.url}/api/v1/online/events", json=events).status_code == 200
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        split: dict[str, float] = httpx.get(f"{server.url}/api/v1/online/apps/bot/split").json()["split"]
+        split: dict[str, float] = httpx.get(
+            f"{server.url}/api/v1/online/apps/{app}/split").json()["split"]
         if len(split) > 1:
             return split
         time.sleep(0.1)
@@ -66,6 +73,21 @@ def test_choices_follow_the_split_and_stick_to_their_key(server: SweepServer) ->
             assert counts[variant] / 20_000 == pytest.approx(share, abs=0.02), (variant, split)
         unkeyed = Counter(client.choose().id for _ in range(5_000))
         assert set(unkeyed) <= set(live)
+
+
+def test_choices_follow_the_split_of_the_request_segment(server: SweepServer) -> None:
+    _explore(server, "ctx", {"prompt_length": 120})
+    answer = httpx.get(f"{server.url}/api/v1/online/apps/ctx/split").json()
+    short = answer["segments"]["prompt_length<500"]
+    assert len(short) > 1 and "prompt_length>=500" not in answer["segments"]
+    with Client("ctx", url=server.url) as client:
+        ranges = _ranges(short)
+        for i in range(2000):
+            u = _unit("ctx", f"user-{i}")
+            expected = next(v for bound, v in ranges if u < bound)
+            assert client.choose({"prompt_length": 80}, key=f"user-{i}").id == expected
+        # A segment without traffic yet stays on the baseline, as on the server.
+        assert {client.choose({"prompt_length": 900}, key=f"u{i}").id for i in range(500)} == {"big"}
 
 
 def test_records_arrive_batched_and_counted_once(server: SweepServer) -> None:

@@ -137,7 +137,48 @@ async def get_split(app: AppName, service: ServiceDep) -> Response:
         "baseline": config.baseline,
         "split": service.optimizer.split(app),
         "variants": [v.model_dump(mode="json") for v in config.variants],
+        "context": [f.model_dump(mode="json") for f in config.context],
+        "segments": _segment_splits(service, config),
     })
+
+
+def _segment_splits(service: OnlineService, config: AppConfig) -> dict[str, dict[str, float]]:
+    """The split of every segment the optimizer knows, by segment label.
+
+    The optimizer answers per request attributes; a label is turned back into
+    attributes that fall in it (checked by labelling them again: a label that cannot be
+    rebuilt is left out, and the client then uses the baseline for it, as the optimizer
+    does for a segment it does not know).
+    """
+    if not config.context:
+        return {}
+    by_part: list[dict[str, Any]] = []
+    for field in config.context:
+        candidates: list[Any] = [None]
+        if field.bins is not None:
+            candidates += [field.bins[0] - 1.0, *field.bins]
+        elif field.values is not None:
+            candidates += [*field.values, "\x00" + "".join(field.values)]
+        by_part.append({field.segment(value): value for value in candidates})
+    out: dict[str, dict[str, float]] = {}
+    for label in service.optimizer.leaders(config.name):
+        parts = label.split("&")
+        if len(parts) != len(config.context):
+            continue
+        attributes: dict[str, Any] = {}
+        for field, part, known in zip(config.context, parts, by_part):
+            if part in known:
+                value = known[part]
+            elif part.startswith(f"{field.attribute}="):
+                value = part[len(field.attribute) + 1:]
+            else:
+                break
+            if value is not None:
+                attributes[field.attribute] = value
+        else:
+            if config.segment(attributes) == label:
+                out[label] = service.optimizer.split(config.name, attributes)
+    return out
 
 
 @online_router.get("/apps/{app}/decisions", summary="Decisions with their evidence, newest first")

@@ -12,11 +12,11 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tunepilot.exceptions import ClientError
-from tunepilot.online._config import Variant
+from tunepilot.online._config import AppConfig, Variant
 
 __all__ = ["Client"]
 
@@ -30,6 +30,8 @@ class _Snapshot:
     fetched_at: float              # time.monotonic() of the fetch
     variants: dict[str, Variant]
     ranges: list[tuple[float, str]]  # cumulative upper bounds, variants in id order
+    config: AppConfig | None = None  # set when the app splits traffic by request attributes
+    segments: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
 
 
 def _ranges(split: Mapping[str, float]) -> list[tuple[float, str]]:
@@ -151,8 +153,8 @@ class Client:
         """The variant for one request, from the cached split (no network on this path).
 
         Args:
-            attributes: request attributes (prompt length, category...): kept by
-                :meth:`record` when given the same dict.
+            attributes: request attributes (prompt length, category...); when the app
+                has context fields, the split of the request's segment is used.
             key: a request key (user, session) for a sticky choice.
 
         Raises:
@@ -167,11 +169,17 @@ class Client:
                 raise ClientError(
                     f"no traffic split for {self.app!r} yet: {self._last_error or 'no answer'} "
                     f"from {self.url} (is 'tunepilot server' running, and the app created?)")
+        ranges = snapshot.ranges
+        if snapshot.config is not None and attributes is not None:
+            # The request's segment has its own split; one the optimizer has not seen
+            # yet goes to the baseline, as on the server.
+            ranges = snapshot.segments.get(snapshot.config.segment(dict(attributes)),
+                                           [(1.0, snapshot.config.baseline)])
         u = _unit(self.app, key) if key is not None else random.random()
-        for bound, variant_id in snapshot.ranges:
+        for bound, variant_id in ranges:
             if u < bound:
                 return snapshot.variants[variant_id]
-        return snapshot.variants[snapshot.ranges[-1][1]]
+        return snapshot.variants[ranges[-1][1]]
 
     @property
     def split_age(self) -> float | None:
@@ -187,9 +195,17 @@ class Client:
                 raise ClientError(_detail(response), status=response.status_code)
             data = response.json()
             variants = {v["id"]: Variant.model_validate(v) for v in data["variants"]}
+            baseline = str(data["baseline"])
             split = {k: float(w) for k, w in data["split"].items() if k in variants}
-            ranges = _ranges(split) or [(1.0, str(data["baseline"]))]
-            self._snapshot = _Snapshot(time.monotonic(), variants, ranges)
+            ranges = _ranges(split) or [(1.0, baseline)]
+            config, segments = None, {}
+            if data.get("context"):
+                config = AppConfig(name=self.app, baseline=baseline, context=data["context"],
+                                   variants=list(variants.values()))
+                segments = {label: _ranges({k: float(w) for k, w in seg.items() if k in variants})
+                            or [(1.0, baseline)]
+                            for label, seg in data.get("segments", {}).items()}
+            self._snapshot = _Snapshot(time.monotonic(), variants, ranges, config, segments)
         except Exception as exc:  # noqa: BLE001 - any failure keeps the last split
             self._last_error = f"{type(exc).__name__}: {exc}"
             if self._outage_since is None:
