@@ -112,9 +112,10 @@ def test_a_sweep_from_yaml_to_finished_in_the_browser(
             agent = threading.Thread(target=lambda: started.append(
                 wandb.agent(sweep_id, function=train, count=10, url=server.url)))
             agent.start()
-            page.wait_for_function(
-                "document.querySelectorAll('#runs-body .badge.state-finished').length === 10",
-                timeout=90_000)
+            # Selectors rather than script predicates: the page's CSP forbids eval.
+            page.wait_for_selector("#runs-body tr:nth-child(10) .badge.state-finished",
+                                   timeout=90_000)
+            assert page.locator("#runs-body .badge.state-finished").count() == 10
             agent.join(timeout=60)
             assert started == [10]
             assert page.evaluate("window.__sameDocument") is True

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tunepilot.server import Settings, create_app
-from tunepilot.server.web import CSP
+from tunepilot.server.web import CSP, CSP_WEBGL
 
 CONFIG = {"method": "random", "metric": {"name": "loss", "goal": "minimize"},
           "parameters": {"lr": {"min": 0.001, "max": 0.1}, "opt": {"values": ["adam", "sgd"]}}}
@@ -48,9 +48,12 @@ def test_every_page_answers_with_security_headers(ui: TestClient) -> None:
         page = ui.get(path)
         assert page.status_code == 200, (path, page.text[:300])
         assert page.headers["content-type"].startswith("text/html")
-        assert page.headers["content-security-policy"] == CSP
+        policy = CSP_WEBGL if "tab=parallel" in path else CSP
+        assert page.headers["content-security-policy"] == policy, path
         assert page.headers["x-frame-options"] == "DENY"
         assert re.fullmatch(r"app;dur=[0-9.]+", page.headers["server-timing"])
+    assert "unsafe-eval" not in CSP and "'unsafe-eval'" in CSP_WEBGL
+    assert "'unsafe-inline'" not in CSP.split("script-src")[1].split(";")[0]
     detail = ui.get(f"/ui/sweeps/{sweep_id}").text
     assert "a &lt;b&gt;bold&lt;/b&gt; claim" in detail and "<b>bold" not in detail
     assert ui.get("/", follow_redirects=False).headers["location"] == "/ui/sweeps"
@@ -152,6 +155,10 @@ def test_studies_without_a_sweep_are_listed_read_only(ui: TestClient, db_url: st
     assert 'data-stat="total">3<' in overview and "/sweeps/" not in overview.split("<main>")[1]
     llm = ui.get(f"/ui/studies/{study_id}?tab=llm").text
     assert 'id="llm-cost">$0.0030<' in llm and 'id="llm-trials">3<' in llm
+    as_json = ui.get(f"/ui/api/studies/{study_id}/llm").json()
+    assert as_json["cost_usd"] == pytest.approx(0.003) and as_json["prompt_tokens"] == 300
+    assert as_json["by_source"] == {"llm": 3} and as_json["page"]["total"] == 3
+    assert ui.get(f"/ui/api/sweeps/{sweep_id}/llm").json()["n_trials"] == 0
     best = ui.get(f"/ui/studies/{study_id}?tab=best").text
     assert "trial 2" in best
     assert ui.get(f"/ui/api/studies/{study_id}/history").json()["points"][-1]["best_value"] == 2

@@ -95,10 +95,10 @@ def test_payloads_render_as_text_and_nothing_runs(
                 response = page.goto(url)
                 assert response is not None
                 assert "script-src 'self'" in response.headers["content-security-policy"], url
-                for chart in page.locator("[data-chart]").all():
-                    page.wait_for_function(
-                        "(div) => div.dataset.drawn === 'true' || "
-                        "div.nextElementSibling.textContent.length > 0", arg=chart.element_handle(),
+                if page.locator("[data-chart]").count():
+                    # Drawn, or a note saying why not (too few runs for importance).
+                    page.wait_for_selector(
+                        "[data-chart][data-drawn=true], [data-chart-note]:not(:empty)",
                         timeout=30_000)
                 seen[url] = page.evaluate(INSPECT)
                 if url.endswith(("tab=overview", "tab=llm")) or "/runs/" in url:

@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from tunepilot.server._settings import Settings
 from tunepilot.server.web._api import router as _api_router
 from tunepilot.server.web._pages import router as _pages_router
-from tunepilot.server.web._session import CSP, DashboardGate
+from tunepilot.server.web._session import CSP, CSP_WEBGL, DashboardGate
 
 STATIC = Path(__file__).parent / "static"
 
@@ -44,4 +44,4 @@ def mount_dashboard(app: FastAPI, settings: Settings) -> DashboardGate:
     return gate
 
 
-__all__ = ["CSP", "DashboardGate", "mount_dashboard"]
+__all__ = ["CSP", "CSP_WEBGL", "DashboardGate", "mount_dashboard"]

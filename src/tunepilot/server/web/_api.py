@@ -76,6 +76,15 @@ def sweep_history(sweep_id: str, analysis: AnalysisDep) -> dict[str, Any]:
     return analysis.history(sweep_id)
 
 
+@router.get("/api/sweeps/{sweep_id}/llm")
+def sweep_llm(sweep_id: str, ctx: ContextDep, page: PageNo = 1) -> dict[str, Any]:
+    """The LLM tab as JSON: each LLM-guided trial's attributes, newest first, and totals."""
+    with ctx.db.session() as session:
+        sweep = repository.get_sweep(session, sweep_id)
+    data = sweeps.llm_trials(ctx, sweep, page=page)
+    return {**data, "page": _page(data["page"])}
+
+
 @router.get("/api/runs/{run_id}/metrics")
 def run_metrics(run_id: str, ctx: ContextDep) -> dict[str, Any]:
     """Each numeric metric the run logged, as ``{name: {steps, values}}``."""
@@ -123,6 +132,12 @@ def study_parallel(study_id: int, ctx: ContextDep) -> dict[str, Any]:
 @router.get("/api/studies/{study_id}/history")
 def study_history(study_id: int, ctx: ContextDep) -> dict[str, Any]:
     return StudyView(ctx, study_id).history()
+
+
+@router.get("/api/studies/{study_id}/llm")
+def study_llm(study_id: int, ctx: ContextDep, page: PageNo = 1) -> dict[str, Any]:
+    data = StudyView(ctx, study_id).llm(page=page)
+    return {**data, "page": _page(data["page"])}
 
 
 @router.get("/api/studies/{study_id}/trials/{number}/metrics")

@@ -18,7 +18,7 @@ from tunepilot.server.db import hash_token, repository, token_digests
 from tunepilot.server.web import _sweeps as sweeps
 from tunepilot.server.web._forms import FormDep, safe_next
 from tunepilot.server.web._render import render
-from tunepilot.server.web._session import COOKIE, DashboardGate
+from tunepilot.server.web._session import COOKIE, CSP_WEBGL, DashboardGate
 from tunepilot.server.web._studies import StudyView, list_studies
 
 router = APIRouter(include_in_schema=False)
@@ -182,6 +182,13 @@ def sweep_action(sweep_id: str, action: str, form: FormDep, ctx: ContextDep,
     return RedirectResponse(target, status_code=303)
 
 
+def _policy(tab: str, response: Response) -> Response:
+    """The parallel-coordinates tab allows eval for Plotly's WebGL; every other page does not."""
+    if tab == "parallel":
+        response.headers["content-security-policy"] = CSP_WEBGL
+    return response
+
+
 def _here(request: Request) -> str:
     query = request.url.query
     return request.url.path + (f"?{query}" if query else "")
@@ -206,7 +213,7 @@ def sweep_page(
     if tab not in {key for key, _ in tabs}:
         tab = "overview"
     llm = sweeps.llm_trials(ctx, sweep, page=page) if tab == "llm" else None
-    return render(
+    return _policy(tab, render(
         "detail.html", auth=_auth_on(request), kind="sweep", title=sweep.name or sweep.id,
         ident=sweep.id, project=project, method=sweep.method, state=sweep.state,
         state_reason=sweep.state_reason, description=sweep.description,
@@ -215,7 +222,7 @@ def sweep_page(
         sort=sort, order=order, llm=llm, actions=sweeps.ACTIONS.get(sweep.state, ()),
         destructive=sweeps.DESTRUCTIVE, notice=notice, here=_here(request),
         sorts=list(sweeps.RUN_SORTS),
-    )
+    ))
 
 
 @router.get("/ui/runs/{run_id}")
@@ -259,7 +266,7 @@ def study_page(
     rows, at = view.trial_page(sort=sort, descending=order == "desc", page=page) \
         if tab == "runs" else ([], None)
     stats = view.stats()
-    return render(
+    return _policy(tab, render(
         "detail.html", auth=_auth_on(request), kind="study", title=view.name, ident=view.id,
         project=None, method=None, state=stats["state"], state_reason=None,
         description=view.user_attrs.get("description") if isinstance(
@@ -269,7 +276,7 @@ def study_page(
         sort=sort, order=order, llm=view.llm(page=page) if tab == "llm" else None, actions=(),
         destructive=sweeps.DESTRUCTIVE, notice=None, here=_here(request),
         sorts=["trial", "state", "value", "started", "finished"],
-    )
+    ))
 
 
 @router.get("/ui/studies/{study_id}/trials/{number}")

@@ -29,17 +29,19 @@ SESSION_SECONDS = 12 * 3600
 #: Served without a session: the login form and the static files (CSS, JS, Plotly).
 PUBLIC_PREFIXES = (f"{PREFIX}/login", f"{PREFIX}/static/")
 
-#: No inline script at all, so markup that slips into a page cannot run. Plotly
-#: needs inline styles; its WebGL traces (parallel coordinates) compile shader code
-#: with ``new Function``, hence 'unsafe-eval' (it does not allow inline scripts).
-CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+_POLICY = (
+    "default-src 'self'; script-src 'self'{extra}; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
     "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
 )
+#: No inline script and no eval, so markup that slips into a page cannot run.
+#: Plotly needs inline styles.
+CSP = _POLICY.format(extra="")
+#: For the parallel-coordinates tab only: Plotly's WebGL traces compile their drawing
+#: code with ``new Function``. Inline scripts stay forbidden there too.
+CSP_WEBGL = _POLICY.format(extra=" 'unsafe-eval'")
 SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
@@ -110,6 +112,8 @@ class DashboardGate:
             if message["type"] == "http.response.start":
                 elapsed = (time.perf_counter() - started) * 1000
                 headers = list(message.get("headers", []))
+                if not any(name == b"content-security-policy" for name, _ in headers):
+                    headers.append((b"content-security-policy", CSP.encode()))
                 headers += SECURITY_HEADERS
                 headers.append((b"server-timing", f"app;dur={elapsed:.1f}".encode()))
                 message = {**message, "headers": headers}
