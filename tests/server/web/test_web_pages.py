@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tunepilot.server import Settings, create_app
+from tunepilot.server.db import make_storage
 from tunepilot.server.web import CSP, CSP_WEBGL
 
 CONFIG = {"method": "random", "metric": {"name": "loss", "goal": "minimize"},
@@ -136,10 +137,15 @@ def test_lifecycle_buttons_and_refused_actions(ui: TestClient) -> None:
     assert forged.status_code == 403 and state() == "finished"
 
 
-def test_studies_without_a_sweep_are_listed_read_only(ui: TestClient, db_url: str) -> None:
+def test_studies_without_a_sweep_are_listed_read_only(
+    ui: TestClient, db_url: str, request: pytest.FixtureRequest
+) -> None:
     sweep_id, _ = make_sweep(ui, 2)
     name = f"runner-{sweep_id}"
-    study = optuna.create_study(study_name=name, storage=db_url, direction="maximize")
+    # One storage, disposed at the end: PostgreSQL connections must not outlive the test.
+    storage = make_storage(db_url)
+    request.addfinalizer(storage.engine.dispose)
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
     for i in range(3):
         trial = study.ask()
         trial.suggest_float("x", 0, 1)
@@ -164,6 +170,6 @@ def test_studies_without_a_sweep_are_listed_read_only(ui: TestClient, db_url: st
     assert ui.get(f"/ui/api/studies/{study_id}/history").json()["points"][-1]["best_value"] == 2
     trial = ui.get(f"/ui/api/studies/{study_id}/trials/1/metrics").json()
     assert trial["series"]["intermediate value"] == {"steps": [0], "values": [0.5]}
-    sweep_study = optuna.load_study(study_name=f"tunepilot-sweep-{sweep_id}", storage=db_url)
+    sweep_study = optuna.load_study(study_name=f"tunepilot-sweep-{sweep_id}", storage=storage)
     assert ui.get(f"/ui/studies/{sweep_study._study_id}").status_code == 404
     assert ui.get("/ui/studies/999999").status_code == 404
