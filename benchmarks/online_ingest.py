@@ -77,6 +77,12 @@ def _rss_mb(pid: int, field: str = "VmRSS") -> float:
     raise RuntimeError(f"no {field} for process {pid}")
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     import socket
 
@@ -268,9 +274,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(args.idle)  # start-up done, a few decision steps, no traffic
             idle_rss = _rss_mb(server.pid)
             modules = httpx.get(f"{url}/api/v1/online/stats").json()
+            cpu_before = _cpu_s(server.pid)
             poller = _child("poll-split", args, url)
             generator = _child("generate", args, url)
             out, _ = generator.communicate(timeout=args.duration + 600)
+            server_cpu = _cpu_s(server.pid) - cpu_before
             if generator.returncode != 0:
                 raise RuntimeError(f"the load generator failed ({generator.returncode})")
             load = json.loads(out.strip().splitlines()[-1])
@@ -283,6 +291,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             stats = httpx.get(f"{url}/api/v1/online/stats", timeout=60).json()
             app = httpx.get(f"{url}/api/v1/online/apps/{APP}", timeout=60).json()
             peak_rss = _rss_mb(server.pid, "VmHWM")
+            machine["load_avg_at_end"] = list(os.getloadavg())
             after_rss = _rss_mb(server.pid)
         finally:
             server.terminate()
@@ -308,6 +317,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "window_calls": window_calls,
         "summary": {
             "events_per_s": accepted / load["wall_s"],
+            # CPU the server used during the load: what bounds it on a shared machine.
+            "server_cpu_s": server_cpu,
+            "server_cpu_share": server_cpu / load["wall_s"],
+            "server_cpu_us_per_event": 1e6 * server_cpu / max(1, distinct + load["repeats_sent"]),
+            "events_per_server_cpu_s": (distinct + load["repeats_sent"]) / max(server_cpu, 1e-9),
             "offered_events_per_s": (distinct + load["repeats_sent"]) / load["wall_s"],
             "batch": args.batch,
             "ingest_latency_p50_ms": load["latency_p50_ms"],
@@ -325,6 +339,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "split_p50_ms": split["p50_ms"],
             "split_p99_ms": split["p99_ms"],
             "split_requests": split["requests"],
+            "split_server_p50_ms": stats["split"]["p50_ms"],
+            "split_server_p99_ms": stats["split"]["p99_ms"],
             "idle_rss_mb": idle_rss,
             "peak_rss_mb": peak_rss,
             "after_rss_mb": after_rss,
@@ -339,6 +355,10 @@ def report(path: Path) -> str:
     rows = [
         ("events/s counted (distinct, over the generator's wall time)", f"{s['events_per_s']:,.0f}"),
         ("offered events/s (with repeats)", f"{s['offered_events_per_s']:,.0f}"),
+        ("server CPU during the load (share of one core) / per event",
+         f"{s['server_cpu_share']:.2f} / {s['server_cpu_us_per_event']:.1f} µs"),
+        ("events per second of server CPU (one core's capacity)",
+         f"{s['events_per_server_cpu_s']:,.0f}"),
         (f"ingest latency per batch of {s['batch']} p50 / p99",
          f"{s['ingest_latency_p50_ms']:.1f} / {s['ingest_latency_p99_ms']:.1f} ms"),
         ("lost / double-counted", f"{s['lost']} / {s['double_counted']}"),
@@ -350,6 +370,8 @@ def report(path: Path) -> str:
          f"({s['steps']} steps)"),
         ("split endpoint p50 / p99 (under load)",
          f"{s['split_p50_ms']:.1f} / {s['split_p99_ms']:.1f} ms ({s['split_requests']} requests)"),
+        ("split computed in the server p50 / p99",
+         f"{s['split_server_p50_ms']:.3f} / {s['split_server_p99_ms']:.3f} ms"),
         ("server RSS idle / peak", f"{s['idle_rss_mb']:.0f} / {s['peak_rss_mb']:.0f} MB"),
     ]
     lines = ["| measure | value |", "|---|---|"]

@@ -7,6 +7,7 @@ the same token check as every other route.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -40,6 +41,15 @@ ServiceDep = Annotated[OnlineService, Depends(_service)]
 AppName = Annotated[str, "application name"]
 
 
+def _ingest_limiter(request: Request) -> anyio.CapacityLimiter:
+    # One batch at a time in a worker thread: batches are CPU work under one GIL, so
+    # more threads gain nothing and would starve the event loop (and the split it serves).
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "online_ingest_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.online_ingest_limiter = anyio.CapacityLimiter(1)
+    return limiter
+
+
 def _json(data: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
 
@@ -69,7 +79,8 @@ async def post_events(request: Request, service: ServiceDep) -> Response:
     """
     body = await request.body()
     try:
-        result = await anyio.to_thread.run_sync(service.collector.submit_json, body)
+        result = await anyio.to_thread.run_sync(service.collector.submit_json, body,
+                                                limiter=_ingest_limiter(request))
     except ValueError as exc:
         return _json({"detail": str(exc), "accepted": 0, "duplicates": 0, "rejected": []}, 422)
     return _batch_response(result)
@@ -130,9 +141,10 @@ async def get_split(app: AppName, service: ServiceDep) -> Response:
     Served on the event loop (no worker thread): it only reads the current split, so it
     is not queued behind event batches being validated in worker threads.
     """
+    start = time.perf_counter()
     _known(service, app)
     config = _app_config(service, app)
-    return _json({
+    response = _json({
         "app": app,
         "baseline": config.baseline,
         "split": service.optimizer.split(app),
@@ -140,6 +152,8 @@ async def get_split(app: AppName, service: ServiceDep) -> Response:
         "context": [f.model_dump(mode="json") for f in config.context],
         "segments": _segment_splits(service, config),
     })
+    service.split_ms.append(1000 * (time.perf_counter() - start))
+    return response
 
 
 def _segment_splits(service: OnlineService, config: AppConfig) -> dict[str, dict[str, float]]:
@@ -237,7 +251,7 @@ async def post_traces(request: Request, service: ServiceDep) -> Response:
         return export_traces(service.collector, spans)
 
     try:
-        result = await anyio.to_thread.run_sync(work)
+        result = await anyio.to_thread.run_sync(work, limiter=_ingest_limiter(request))
     except ValueError as exc:
         service.collector.count("otlp_bad_requests")
         if protobuf:

@@ -86,6 +86,8 @@ class OnlineService:
         self.step_interval = step_interval
         self.started_at = clock()
         self._step_ms: deque[float] = deque(maxlen=10_000)
+        #: Server-side time of the split endpoint (the client-facing decision read).
+        self.split_ms: deque[float] = deque(maxlen=10_000)
         self._steps = 0
         self._step_errors = 0
         self._task: asyncio.Task[None] | None = None
@@ -163,6 +165,11 @@ class OnlineService:
                 "p50_ms": _quantile(times, 0.5),
                 "p99_ms": _quantile(times, 0.99),
                 "max_ms": times[-1] if times else None,
+            },
+            "split": {
+                "count": len(self.split_ms),
+                "p50_ms": _quantile(sorted(self.split_ms), 0.5),
+                "p99_ms": _quantile(sorted(self.split_ms), 0.99),
             },
             "redis": None if self.redis is None else {
                 "stream": self.redis.stream, "group": self.redis.group,
