@@ -43,3 +43,26 @@ def test_worlds_lists_the_shipped_worlds() -> None:
     result = runner.invoke(app, ["online", "worlds"])
     assert result.exit_code == 0
     assert "default:" in result.output and "aa:" in result.output
+
+
+def test_apps_decisions_rollout_and_control_against_a_live_server(tmp_path: Path) -> None:
+    import httpx
+
+    from tunepilot.testing import SweepServer
+
+    with SweepServer(f"sqlite:///{tmp_path}/online.db") as server:
+        created = httpx.post(f"{server.url}/api/v1/online/apps", json={
+            "name": "bot", "baseline": "big",
+            "variants": [{"id": "big", "model": "big"}, {"id": "small", "model": "small"}]})
+        assert created.status_code == 201, created.text
+        listed = runner.invoke(app, ["online", "apps", "--url", server.url])
+        assert listed.exit_code == 0 and "bot: 2 variants, baseline big" in listed.output
+        paused = runner.invoke(app, ["online", "pause", "bot", "--url", server.url])
+        assert paused.exit_code == 0 and "bot has no rollout" in paused.output
+        shown = runner.invoke(app, ["online", "decisions", "bot", "--url", server.url, "--json"])
+        assert shown.exit_code == 0, shown.output
+        assert [d["kind"] for d in json.loads(shown.output)] == ["pause"]
+        table = runner.invoke(app, ["online", "decisions", "bot", "--url", server.url])
+        assert "paused by a user" in table.output
+        missing = runner.invoke(app, ["online", "rollout", "ghost", "--url", server.url])
+        assert missing.exit_code == 2 and "404" in missing.output

@@ -1,8 +1,11 @@
-"""``tunepilot online ...``: the online optimizer's simulator and worlds."""
+"""``tunepilot online ...``: the online optimizer's simulator and worlds, and its apps,
+decisions (with evidence) and rollouts on a running server."""
 
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import typer
@@ -89,5 +92,138 @@ def worlds_command() -> None:
         typer.echo(f"{name}: {world.description or world.name}")
 
 
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="Server URL (TUNEPILOT_URL; default http://127.0.0.1:8000)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, nothing else.")]
+PREFIX = "/api/v1/online"
+
+
+def call_server(method: str, path: str, *, url: str | None = None, params: dict[str, Any] | None = None) -> Any:
+    """One request to the online API of a running server; the decoded JSON answer.
+
+    Raises:
+        ClientError: the server cannot be reached or refused the request (its detail
+            is in the message).
+    """
+    import httpx
+
+    from tunepilot.exceptions import ClientError
+
+    base = (url or os.environ.get("TUNEPILOT_URL") or "http://127.0.0.1:8000").rstrip("/")
+    token = os.environ.get("TUNEPILOT_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.request(method, f"{base}{PREFIX}{path}", params=params, headers=headers,
+                                 timeout=30)
+    except httpx.TransportError as exc:
+        raise ClientError(f"cannot reach {base}: {exc}; start it with 'tunepilot server' or "
+                          "set TUNEPILOT_URL") from None
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        hint = "; set TUNEPILOT_TOKEN" if response.status_code == 401 else ""
+        raise ClientError(f"{method} {PREFIX}{path}: {response.status_code} {detail}{hint}",
+                          status=response.status_code)
+    return response.json()
+
+
+def _fail(exc: TunepilotError) -> typer.Exit:
+    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error: {escape(str(exc))}[/red]")
+    return typer.Exit(EXIT_USAGE)
+
+
+def _when(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def apps_command(url: UrlOption = None, json_output: JsonOption = False) -> None:
+    """List the applications of a running server."""
+    try:
+        apps = call_server("GET", "/apps", url=url)
+    except TunepilotError as exc:
+        raise _fail(exc) from None
+    if json_output:
+        typer.echo(json.dumps(apps))
+        return
+    for app in apps:
+        typer.echo(f"{app['name']}: {len(app['variants'])} variants, baseline {app['baseline']}")
+
+
+def decisions_command(
+    app: Annotated[str, typer.Argument(help="Application name.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    url: UrlOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show an application's decisions, newest first; --json adds their evidence."""
+    try:
+        decisions = call_server("GET", f"/apps/{app}/decisions", url=url, params={"limit": limit})
+    except TunepilotError as exc:
+        raise _fail(exc) from None
+    if json_output:
+        typer.echo(json.dumps(decisions))
+        return
+    table = Table(title=f"decisions of {app}")
+    for column in ("time (UTC)", "segment", "kind", "variant", "verdict", "reason"):
+        table.add_column(column)
+    for d in decisions:
+        table.add_row(_when(d["time"]), d["segment"], d["kind"], d.get("variant") or "",
+                      d.get("verdict") or "", escape(d.get("reason") or ""))
+    Console().print(table)
+
+
+def rollout_command(
+    app: Annotated[str, typer.Argument(help="Application name.")],
+    url: UrlOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show an application's rollout: candidate, step, state and gate verdicts."""
+    try:
+        rollout = call_server("GET", f"/apps/{app}/rollout", url=url)
+    except TunepilotError as exc:
+        raise _fail(exc) from None
+    _print_rollout(app, rollout, json_output)
+
+
+def _print_rollout(app: str, rollout: dict[str, Any] | None, json_output: bool) -> None:
+    if json_output:
+        typer.echo(json.dumps(rollout))
+        return
+    if rollout is None:
+        typer.echo(f"{app} has no rollout")
+        return
+    step = rollout["steps"][min(rollout["step"], len(rollout["steps"]) - 1)]
+    typer.echo(f"{app} [{rollout['segment']}]: {rollout['candidate']} against {rollout['baseline']}, "
+               f"{rollout['state']}, step {rollout['step'] + 1}/{len(rollout['steps'])} ({step:.0%})")
+    for gate in rollout["gates"]:
+        typer.echo(f"  {_when(gate['time'])} {gate['fraction']:.0%}: {gate['verdict']} - {gate['reason']}")
+
+
+def _control(action: str) -> Any:
+    def command(app: Annotated[str, typer.Argument(help="Application name.")],
+                url: UrlOption = None, json_output: JsonOption = False) -> None:
+        try:
+            rollout = call_server("POST", f"/apps/{app}/rollout/{action}", url=url)
+        except TunepilotError as exc:
+            raise _fail(exc) from None
+        _print_rollout(app, rollout, json_output)
+
+    command.__doc__ = {
+        "pause": "Pause an application: rollouts hold where they are, no new changes.",
+        "resume": "Resume an application; paused rollouts restart their step's analysis.",
+        "abort": "Abort an application's rollouts: traffic goes back to the leaders.",
+    }[action]
+    return command
+
+
 online_app.command("simulate")(simulate_command)
 online_app.command("worlds")(worlds_command)
+online_app.command("apps")(apps_command)
+online_app.command("decisions")(decisions_command)
+online_app.command("rollout")(rollout_command)
+for _action in ("pause", "resume", "abort"):
+    online_app.command(_action)(_control(_action))
