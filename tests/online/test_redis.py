@@ -186,3 +186,33 @@ def test_the_consumer_thread_follows_the_stream(stream: tuple[redis.Redis, str],
     assert len(sink.events) == 200
     assert pending(client, key) == 0
     reader.close()
+
+
+def test_the_server_consumes_the_stream_named_in_its_settings(
+    stream: tuple[redis.Redis, str], redis_url: str, tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from tunepilot.server import Settings, create_app, upgrade_database
+
+    client, key = stream
+    config = tmp_path / "online.yaml"
+    config.write_text("apps:\n  bot:\n    baseline: big\n    variants:\n"
+                      "      - {id: big, model: big}\n      - {id: small, model: small}\n")
+    monkeypatch.setenv("TUNEPILOT_ONLINE_CONFIG", str(config))
+    monkeypatch.setenv("TUNEPILOT_ONLINE_REDIS_URL", redis_url)
+    monkeypatch.setenv("TUNEPILOT_ONLINE_REDIS_STREAM", key)
+    db = f"sqlite:///{tmp_path}/online.db"
+    upgrade_database(db)
+    now = time.time()
+    for i in range(20):
+        client.xadd(key, {"event": orjson.dumps({**event(i), "timestamp": now})})
+    with TestClient(create_app(Settings(db=db, reaper=False))) as api:
+        deadline = time.monotonic() + 10
+        while api.get("/api/v1/online/stats").json()["events"]["accepted"] < 20:
+            assert time.monotonic() < deadline, api.get("/api/v1/online/stats").json()
+            time.sleep(0.05)
+        stats = api.get("/api/v1/online/stats").json()
+        assert stats["redis"]["stream"] == key
+    assert pending(client, key) == 0
