@@ -138,7 +138,7 @@ def test_spans_that_are_not_llm_calls_are_skipped_and_bad_ones_refused() -> None
     bad_score = llm_span(span_id=bytes(7) + b"\x02")
     bad_score.events.add(name="gen_ai.evaluation.result",
                          attributes=_attrs({"gen_ai.evaluation.score.value": 4.0}))
-    result, sink = export(protobuf_request(http, no_variant, bad_score, llm_span()))
+    result, _ = export(protobuf_request(http, no_variant, bad_score, llm_span()))
     assert (result.spans, result.skipped, result.batch.accepted) == (4, 1, 1)
     assert sorted(r.reason for r in result.batch.rejected) == ["bad_quality", "missing_variant"]
     assert "tunepilot.variant" in result.error_message()

@@ -21,7 +21,7 @@ from tunepilot.online._config import AppConfig
 from tunepilot.online._otlp import decode_traces, export_traces, json_response, protobuf_response
 from tunepilot.online._service import OnlineService
 
-__all__ = ["ONLINE_PREFIX", "online_router", "otlp_router", "build_online_app"]
+__all__ = ["ONLINE_PREFIX", "build_online_app", "online_router", "otlp_router"]
 
 ONLINE_PREFIX = "/api/v1/online"
 _PROTOBUF = "application/x-protobuf"

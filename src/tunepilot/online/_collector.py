@@ -17,7 +17,7 @@ from tunepilot.online._config import AppConfig
 from tunepilot.online._dedup import DedupIndex
 from tunepilot.online._events import Event
 
-__all__ = ["BatchResult", "Collector", "EventSink", "Rejection", "MAX_BATCH"]
+__all__ = ["MAX_BATCH", "BatchResult", "Collector", "EventSink", "Rejection"]
 
 #: Most events one request may carry; larger batches are refused as a whole.
 MAX_BATCH = 10_000

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from tunepilot.online._decisions import Decision
     from tunepilot.online._optimizer import OnlineOptimizer
 
-__all__ = ["OnlineService", "OnlineServerSettings"]
+__all__ = ["OnlineServerSettings", "OnlineService"]
 
 _logger = logging.getLogger("tunepilot.online")
 
@@ -149,7 +149,7 @@ class OnlineService:
             try:
                 # A worker thread, so that requests (the split above all) are answered meanwhile.
                 await asyncio.to_thread(self.step)
-            except Exception:  # noqa: BLE001 - one failed step must not end the loop
+            except Exception:
                 self._step_errors += 1
                 _logger.exception("online optimizer: a decision step failed")
 
