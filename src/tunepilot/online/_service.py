@@ -150,6 +150,7 @@ class OnlineService:
                 # A worker thread, so that requests (the split above all) are answered meanwhile.
                 await asyncio.to_thread(self.step)
             except Exception:
+                # One failed step must not end the loop: it is counted and logged.
                 self._step_errors += 1
                 _logger.exception("online optimizer: a decision step failed")
 
