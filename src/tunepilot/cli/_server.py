@@ -49,7 +49,7 @@ def serve(settings: Any, *, migrate: bool = False, log_level: str = "warning") -
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     app = create_app(settings)
     _err.print(f"tunepilot server on http://{settings.host}:{settings.port} "
-               f"(API under /api/v1, docs at /docs)")
+               f"(dashboard at /ui, API under /api/v1, docs at /docs)")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
                 access_log=log_level in ("info", "debug"))
 
