@@ -62,17 +62,22 @@ def _explore(server: SweepServer, app: str = "bot",
 
 def test_choices_follow_the_split_and_stick_to_their_key(server: SweepServer) -> None:
     split = _explore(server)
-    with Client("bot", url=server.url, ttl=0.2) as client:
+    # A long ttl: the split the client holds stays put while the server keeps stepping.
+    with Client("bot", url=server.url, ttl=60) as client:
         assert client.refresh()
         first = client.choose(key="user-42")
         assert isinstance(first, Variant)
         assert all(client.choose(key="user-42") == first for _ in range(100))
-        live = httpx.get(f"{server.url}/api/v1/online/apps/bot/split").json()["split"]
+        held = client._snapshot
+        assert held is not None and {v for _, v in held.ranges} == set(split)
+        shares, previous = {}, 0.0
+        for bound, variant in held.ranges:
+            shares[variant], previous = bound - previous, bound
         counts = Counter(client.choose(key=f"user-{i}").id for i in range(20_000))
-        for variant, share in live.items():
-            assert counts[variant] / 20_000 == pytest.approx(share, abs=0.02), (variant, split)
+        for variant, share in shares.items():
+            assert counts[variant] / 20_000 == pytest.approx(share, abs=0.02), (variant, shares)
         unkeyed = Counter(client.choose().id for _ in range(5_000))
-        assert set(unkeyed) <= set(live)
+        assert set(unkeyed) <= set(shares)
 
 
 def test_choices_follow_the_split_of_the_request_segment(server: SweepServer) -> None:
@@ -80,8 +85,12 @@ def test_choices_follow_the_split_of_the_request_segment(server: SweepServer) ->
     answer = httpx.get(f"{server.url}/api/v1/online/apps/ctx/split").json()
     short = answer["segments"]["prompt_length<500"]
     assert len(short) > 1 and "prompt_length>=500" not in answer["segments"]
-    with Client("ctx", url=server.url) as client:
-        ranges = _ranges(short)
+    with Client("ctx", url=server.url, ttl=60) as client:
+        assert client.refresh()
+        held = client._snapshot
+        assert held is not None and set(held.segments) == {"prompt_length<500"}
+        ranges = held.segments["prompt_length<500"]
+        assert {v for _, v in ranges} == set(short)
         for i in range(2000):
             u = _unit("ctx", f"user-{i}")
             expected = next(v for bound, v in ranges if u < bound)
