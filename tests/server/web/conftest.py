@@ -57,6 +57,8 @@ class Shots:
     def __init__(self, folder: Path, prefix: str) -> None:
         self.folder, self.prefix, self.count = folder, prefix, 0
         self.paths: list[Path] = []
+        for old in folder.glob(f"{prefix}-*.png"):
+            old.unlink()  # the previous run's, so the folder shows this run only
 
     def __call__(self, page: Any, name: str) -> Path:
         self.count += 1

@@ -188,6 +188,8 @@ def test_a_sweep_from_yaml_to_finished_in_the_browser(
 
             # A study written without a sweep, read-only with the same views.
             page.goto(f"{server.url}/ui/studies")
+            assert page.locator("#studies tbody a").all_inner_texts() == ["runner-study"]
+            shots(page, "studies-list")
             page.click("text=runner-study")
             assert page.inner_text("[data-stat=total]") == "8"
             assert page.locator("#actions").count() == 0
@@ -202,3 +204,33 @@ def test_a_sweep_from_yaml_to_finished_in_the_browser(
         assert foreign == []
         # The browser logs the form's 422 answers (invalid YAML) as failed loads; nothing else.
         assert [e for e in errors if "status of 422" not in e] == []
+
+
+@pytest.mark.slow
+def test_logging_in_through_the_form(browser: Any, shots: Shots, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/sweeps.db"
+    with SweepServer(db, token="browser-token") as server:
+        context, page, foreign = offline_page(browser, server.url)
+        try:
+            page.goto(f"{server.url}/ui/studies")
+            assert "/ui/login?next=" in page.url
+            page.fill("input[name=token]", "wrong")
+            page.click("button[type=submit]")
+            assert "not valid" in page.inner_text("[role=alert]")
+            shots(page, "login-refused")
+            page.fill("input[name=token]", "browser-token")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{server.url}/ui/studies")
+            (cookie,) = context.cookies()
+            assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+            assert "browser-token" not in cookie["value"]
+            page.goto(f"{server.url}/ui/sweeps")
+            assert page.locator("h1").inner_text() == "Sweeps"
+            with page.expect_navigation():
+                page.click(".logout button")
+            assert page.url.startswith(f"{server.url}/ui/login")
+            page.goto(f"{server.url}/ui/sweeps")
+            assert "/ui/login" in page.url
+        finally:
+            context.close()
+        assert foreign == []

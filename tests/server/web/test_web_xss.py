@@ -91,6 +91,11 @@ def test_payloads_render_as_text_and_nothing_runs(
             urls += [f"{server.url}/ui/runs/{r}" for r in run_ids]
             urls += [f"{server.url}/ui/studies"] + [f"{studies}?tab={t}" for t in tabs]
             urls += [f"{studies}/trials/0", f"{server.url}/ui/sweeps/%3Cscript%3Ealert(1)"]
+            shown = {f"{sweep}?tab=overview": "sweep-overview", f"{sweep}?tab=llm": "sweep-llm",
+                     f"{server.url}/ui/runs/{run_ids[0]}": "run",
+                     f"{server.url}/ui/sweeps": "sweeps-list",
+                     f"{studies}?tab=overview": "study-overview", f"{studies}?tab=llm": "study-llm",
+                     f"{studies}/trials/0": "trial"}
             for url in urls:
                 response = page.goto(url)
                 assert response is not None
@@ -101,8 +106,8 @@ def test_payloads_render_as_text_and_nothing_runs(
                         "[data-chart][data-drawn=true], [data-chart-note]:not(:empty)",
                         timeout=30_000)
                 seen[url] = page.evaluate(INSPECT)
-                if url.endswith(("tab=overview", "tab=llm")) or "/runs/" in url:
-                    shots(page, url.rsplit("/", 1)[1].replace("?tab=", "-")[:30])
+                if url in shown:
+                    shots(page, shown[url])
             page.goto(f"{server.url}/ui/sweeps/new")
             page.fill("textarea[name=config]", f"method: random\nparameters:\n  {SCRIPT}: [")
             page.click("button[type=submit].primary")

@@ -17,12 +17,18 @@ from sqlalchemy import select
 from tunepilot.exceptions import ConflictError, NotFoundError
 from tunepilot.server._context import ServerContext
 from tunepilot.server.db import Sweep
-from tunepilot.server.web._sweeps import RUNS_PAGE, Page, iso, llm_row, llm_summary, \
-    seconds_between, short_params
+from tunepilot.server.web._sweeps import (
+    RUNS_PAGE,
+    TRIAL_STATES,
+    Page,
+    iso,
+    llm_row,
+    llm_summary,
+    seconds_between,
+    short_params,
+)
 
-_STATE = {TrialState.COMPLETE: "finished", TrialState.FAIL: "failed",
-          TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
-          TrialState.WAITING: "waiting"}
+_STATE = TRIAL_STATES
 _SORTS = ("trial", "state", "value", "started", "finished")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from optuna.trial import TrialState
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,10 @@ ACTIONS = {
     "paused": ("resume", "finish", "cancel"),
 }
 DESTRUCTIVE = frozenset({"finish", "cancel"})
+#: Optuna trial states in the words the runs table uses.
+TRIAL_STATES = {TrialState.COMPLETE: "finished", TrialState.FAIL: "failed",
+                TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
+                TrialState.WAITING: "waiting"}
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,7 @@ def llm_trials(ctx: ServerContext, sweep: Sweep, *, page: int) -> dict[str, Any]
                 select(Run.trial_id, Run.id).where(Run.sweep_id == sweep.id))
         }
     rows = [
-        llm_row(t.number, t.user_attrs, t.state.name.lower(), t.value if len(t.values or ()) == 1
+        llm_row(t.number, t.user_attrs, TRIAL_STATES[t.state], t.value if len(t.values or ()) == 1
                 else None, href=f"/ui/runs/{runs[t._trial_id]}" if t._trial_id in runs else None,
                 label=runs.get(t._trial_id))
         for t in trials if "llm.source" in t.user_attrs
