@@ -167,6 +167,14 @@ def test_a_sweep_from_yaml_to_finished_in_the_browser(
             shots(page, "sweep-paused")
             click_action(page, "resume")
             assert badge(page) == "running"
+            # Another client pauses it: the badge and the buttons follow without a reload.
+            page.evaluate("window.__sameDocument = true")
+            httpx.post(f"{server.url}/api/v1/sweeps/{sweep_id}/pause").raise_for_status()
+            page.wait_for_selector("#state-badge .state-paused", timeout=15_000)
+            page.wait_for_selector("#actions button[data-action=resume]")
+            assert page.evaluate("window.__sameDocument") is True
+            click_action(page, "resume")
+            assert badge(page) == "running"
 
             # Run detail: parameters, summary and a metric chart.
             page.goto(f"{server.url}/ui/runs/{best['best_run_id']}")

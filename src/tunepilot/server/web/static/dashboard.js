@@ -5,6 +5,7 @@
 
 (function () {
   const POLL_MS = 2000;
+  const IDLE_POLL_MS = 15000;
 
   function esc(text) {
     return String(text).replace(/[&<>"']/g, (c) => ({
@@ -64,6 +65,48 @@
     body.replaceChildren(fresh);
   }
 
+  // The lifecycle buttons a state offers, as the server renders them (finish and
+  // cancel behind a confirmation).
+  const DESTRUCTIVE = { finish: "Finish: no more runs are handed out.",
+                        cancel: "Cancel: running runs are asked to stop." };
+
+  function actionForm(sweepAction, next, label, dataAction, className) {
+    const form = el("form");
+    form.method = "post";
+    form.action = sweepAction;
+    const hidden = el("input");
+    hidden.type = "hidden"; hidden.name = "next"; hidden.value = next;
+    form.appendChild(hidden);
+    const button = el("button", label, className);
+    button.type = "submit";
+    button.dataset.action = dataAction;
+    form.appendChild(button);
+    return form;
+  }
+
+  function renderActions(actions) {
+    const holder = document.getElementById("actions");
+    const live = document.getElementById("live");
+    if (!holder || !live || !live.dataset.actionBase) return;
+    const next = window.location.pathname + window.location.search;
+    const box = el("div", null, "actions");
+    for (const action of actions) {
+      const target = live.dataset.actionBase + "/" + action;
+      const title = action.charAt(0).toUpperCase() + action.slice(1);
+      if (action in DESTRUCTIVE) {
+        const details = el("details", null, "confirm");
+        details.appendChild(el("summary", title + "…", "button danger"));
+        const form = actionForm(target, next, "Yes, " + action + " it", action + "-confirm", "danger");
+        form.insertBefore(el("span", DESTRUCTIVE[action]), form.lastChild);
+        details.appendChild(form);
+        box.appendChild(details);
+      } else {
+        box.appendChild(actionForm(target, next, title, action));
+      }
+    }
+    holder.replaceChildren(box);
+  }
+
   function applyLive(data, live) {
     for (const node of document.querySelectorAll("[data-stat]")) {
       const key = node.dataset.stat;
@@ -80,9 +123,7 @@
     const current = holder && holder.textContent.trim();
     if (holder && current !== data.state) {
       holder.replaceChildren(badge("state", data.state));
-      // The lifecycle buttons depend on the state: they are re-rendered with the page.
-      const actions = document.getElementById("actions");
-      if (actions) actions.dataset.stale = "true";
+      renderActions(data.actions);
     }
     const reason = document.getElementById("state-reason");
     if (reason) reason.textContent = data.state_reason || "";
@@ -104,13 +145,18 @@
     const url = live.dataset.src + "?" + params.toString();
     const state = {};
     async function tick() {
+      let delay = POLL_MS;
       try {
-        applyLive(await getJSON(url), state);
+        const data = await getJSON(url);
+        applyLive(data, state);
         live.dataset.updated = String(Date.now());
+        // Ended and nothing running: nothing changes often any more.
+        const ended = ["finished", "failed", "canceled"].includes(data.state);
+        if (ended && data.stats.running === 0) delay = IDLE_POLL_MS;
       } catch (error) {
         live.dataset.error = String(error);
       }
-      window.setTimeout(tick, POLL_MS);
+      window.setTimeout(tick, delay);
     }
     window.setTimeout(tick, POLL_MS);
   }
