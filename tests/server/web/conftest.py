@@ -74,7 +74,13 @@ def shots(artifacts: Path, request: pytest.FixtureRequest) -> Shots:
     return Shots(artifacts, request.node.name.replace("test_", "").replace("/", "_")[:40])
 
 
-def offline_page(browser: Any, base_url: str) -> tuple[Any, Any, list[str]]:
+@pytest.fixture
+def offline_page(browser: Any) -> Any:
+    """A factory of pages that reach only the given server (see :func:`_offline_page`)."""
+    return lambda base_url: _offline_page(browser, base_url)
+
+
+def _offline_page(browser: Any, base_url: str) -> tuple[Any, Any, list[str]]:
     """A new page that may only reach ``base_url``; other requests are refused and listed."""
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()

@@ -12,7 +12,6 @@ import httpx
 import optuna
 import pytest
 
-from tests.server.web.conftest import Shots, offline_page
 from tunepilot.testing import SweepServer
 
 SWEEP_YAML = """\
@@ -57,14 +56,14 @@ def click_action(page: Any, action: str) -> None:
 
 @pytest.mark.slow
 def test_a_sweep_from_yaml_to_finished_in_the_browser(
-    browser: Any, shots: Shots, tmp_path: Path
+    shots: Any, offline_page: Any, tmp_path: Path
 ) -> None:
     db = f"sqlite:///{tmp_path}/sweeps.db"
     with SweepServer(db, heartbeat_interval=1.0) as server:
         study = optuna.create_study(study_name="runner-study", storage=db)
         study.optimize(lambda t: (t.suggest_float("x", -2, 2) - 0.5) ** 2
                        + t.suggest_int("k", 1, 3), n_trials=8)
-        context, page, foreign = offline_page(browser, server.url)
+        context, page, foreign = offline_page(server.url)
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -215,10 +214,10 @@ def test_a_sweep_from_yaml_to_finished_in_the_browser(
 
 
 @pytest.mark.slow
-def test_logging_in_through_the_form(browser: Any, shots: Shots, tmp_path: Path) -> None:
+def test_logging_in_through_the_form(shots: Any, offline_page: Any, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/sweeps.db"
     with SweepServer(db, token="browser-token") as server:
-        context, page, foreign = offline_page(browser, server.url)
+        context, page, foreign = offline_page(server.url)
         try:
             page.goto(f"{server.url}/ui/studies")
             assert "/ui/login?next=" in page.url

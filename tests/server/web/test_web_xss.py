@@ -10,7 +10,6 @@ import httpx
 import optuna
 import pytest
 
-from tests.server.web.conftest import Shots, offline_page
 from tunepilot.testing import FakeOpenAIServer, SweepServer
 
 SCRIPT = "<script>alert(1)</script>"
@@ -35,7 +34,7 @@ def answer(body: dict[str, Any]) -> str:
 
 @pytest.mark.slow
 def test_payloads_render_as_text_and_nothing_runs(
-    browser: Any, shots: Shots, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    shots: Any, offline_page: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
@@ -78,7 +77,7 @@ def test_payloads_render_as_text_and_nothing_runs(
             study.tell(trial, float(i))
         study_id = study._study_id
 
-        context, page, foreign = offline_page(browser, server.url)
+        context, page, foreign = offline_page(server.url)
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         seen: dict[str, dict[str, Any]] = {}
