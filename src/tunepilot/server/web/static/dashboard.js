@@ -227,9 +227,16 @@
 
   const DRAW = { importance, parallel, history, metrics };
 
+  // Parameter importance fits a model over every finished run (seconds on large
+  // sweeps): while runs keep finishing, it is redrawn at most this often.
+  const REDRAW_MS = { importance: 30000 };
+
   async function drawCharts() {
     if (typeof Plotly === "undefined") return;
     for (const div of document.querySelectorAll("[data-chart]")) {
+      const last = Number(div.dataset.drawnAt || 0);
+      if (last && Date.now() - last < (REDRAW_MS[div.dataset.chart] || 0)) continue;
+      div.dataset.drawnAt = String(Date.now());
       try {
         const data = await getJSON(div.dataset.src);
         if (data.unavailable) { note(div, data.unavailable); continue; }
