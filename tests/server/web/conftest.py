@@ -27,6 +27,18 @@ CHROMIUM_ARGS = [
 ]
 
 
+#: Every screenshot this session saved, listed at the end of the run.
+SAVED: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if SAVED:
+        terminalreporter.write_sep("-", f"dashboard screenshots: {len(SAVED)} in "
+                                        f"{SAVED[0].parent}")
+        for path in SAVED:
+            terminalreporter.write_line(str(path))
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     default = Path(__file__).resolve().parents[2] / "artifacts" / "dashboard"
@@ -66,6 +78,7 @@ class Shots:
         page.screenshot(path=str(path), full_page=True)
         print(f"screenshot: {path}")
         self.paths.append(path)
+        SAVED.append(path)
         return path
 
 
