@@ -50,3 +50,14 @@ def test_fail_on_inferior_quality_or_a_constraint_breach() -> None:
     costly = judge(ROLLOUT, APP, candidate=_stats(0.9, 500, cost=0.2, seed=9),
                    baseline=_stats(0.9, 3000, seed=10), step_calls=0)
     assert costly.verdict == "fail" and "cost per call" in costly.reason
+
+
+def test_a_step_whose_traffic_stopped_is_inconclusive() -> None:
+    good, base = _stats(0.9, 2000, seed=11), _stats(0.9, 3000, seed=12)
+    # 300 calls in the step's first 20 minutes, none in the last 10: held.
+    stopped = judge(ROLLOUT, APP, candidate=good, baseline=base, step_calls=300, quiet_s=600.0,
+                    step_s=1800.0)
+    assert stopped.verdict == "inconclusive" and "traffic stopped" in stopped.reason
+    flowing = judge(ROLLOUT, APP, candidate=good, baseline=base, step_calls=300, quiet_s=20.0,
+                    step_s=1800.0)
+    assert flowing.verdict == "pass"

@@ -101,3 +101,19 @@ def test_tuner_asks_new_variants_and_learns_from_their_windows() -> None:
     third = tuner.ask(leader)
     assert third is not None and tuner.ask(leader) is None  # the budget of three is spent
     assert len(tuner.study.trials) == 3
+
+
+def test_a_saving_that_may_be_noise_does_not_promote() -> None:
+    from tunepilot.online._strategies import saving_probability
+
+    rng = np.random.default_rng(5)
+    leader, same = Stats(), Stats()
+    for cost in rng.lognormal(np.log(0.01), 0.5, 3000):
+        leader.add_call(latency_ms=None, cost=float(cost), error=False)
+    for cost in rng.lognormal(np.log(0.01), 0.5, 60) * 0.93:  # 7% cheaper on 60 calls: noise
+        same.add_call(latency_ms=None, cost=float(cost), error=False)
+    assert saving_probability(same, leader, 0.05) < 0.95
+    cheap = Stats()
+    for cost in rng.lognormal(np.log(0.001), 0.5, 60):
+        cheap.add_call(latency_ms=None, cost=float(cost), error=False)
+    assert saving_probability(cheap, leader, 0.05) > 0.999

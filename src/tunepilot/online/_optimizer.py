@@ -101,6 +101,8 @@ class _App:
         self.tuner: Tuner | None = None
         self.last_analysis: float | None = None
         self.variant_ids = {v.id for v in config.variants}
+        # Newest call time per (segment, variant): a gate needs the candidate served now.
+        self.last_call: dict[tuple[str, str], float] = {}
 
     def segment(self, name: str) -> _Segment:
         seg = self.segments.get(name)
@@ -261,6 +263,9 @@ class OnlineOptimizer:
                                    output_tokens=event.output_tokens)
             if quality is not None:
                 entry.windows.add_quality(segment, event.variant, event.timestamp, quality)
+            key = (segment, event.variant)
+            if event.timestamp > entry.last_call.get(key, float("-inf")):
+                entry.last_call[key] = event.timestamp
             origins = entry.origins
             origins[event.event_id] = (segment, event.timestamp)
             if len(origins) > MAX_ORIGINS:
@@ -476,7 +481,9 @@ class OnlineOptimizer:
         step_calls = windows.span(name, rollout.candidate, rollout.step_started_at + windows.bucket_s,
                                   now).calls
         result = judge(rollout, entry.config, candidate=candidate, baseline=baseline,
-                       step_calls=step_calls)
+                       step_calls=step_calls,
+                       quiet_s=now - entry.last_call.get((name, rollout.candidate), float("-inf")),
+                       step_s=now - rollout.step_started_at)
         decision = self._record(entry, name, "gate", now, variant=rollout.candidate,
                                 baseline=rollout.baseline, verdict=result.verdict,
                                 reason=result.reason, evidence=result.evidence)

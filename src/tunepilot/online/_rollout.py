@@ -6,8 +6,9 @@ which serves the rest of the traffic at the same time):
 - **fail** when the candidate breaks a constraint, its quality is inferior by more
   than the margin, or its error rate is worse by more than ``error_margin``;
 - **inconclusive** when the step brought fewer than ``min_step_samples`` new calls
-  for the candidate (no traffic can never pass), or a test has too few points or
-  cannot decide;
+  for the candidate, when its traffic has stopped (no call for five mean gaps, and at
+  least a minute: calls made before traffic stopped never pass a gate after it), or
+  when a test has too few points or cannot decide;
 - **pass** only when quality and errors are both shown non-inferior: at the earlier
   steps with posterior probability ``step_confidence``, at the last with ``confidence``.
 
@@ -38,8 +39,13 @@ class GateVerdict:
     evidence: dict[str, Any]
 
 
+#: A gate passes only if the candidate's newest call is at most this many mean gaps
+#: between its calls old (and at least a minute): traffic that stopped is no evidence.
+QUIET_GAPS = 5.0
+
+
 def judge(rollout: Rollout, app: AppConfig, *, candidate: Stats, baseline: Stats,
-          step_calls: int) -> GateVerdict:
+          step_calls: int, quiet_s: float = 0.0, step_s: float | None = None) -> GateVerdict:
     """Judge the current step of ``rollout``.
 
     Args:
@@ -48,6 +54,9 @@ def judge(rollout: Rollout, app: AppConfig, *, candidate: Stats, baseline: Stats
         candidate: the candidate's window statistics, with latency sketches.
         baseline: the leader's statistics over the same window.
         step_calls: the candidate's calls since the step started.
+        quiet_s: seconds since the candidate's newest call.
+        step_s: seconds since the step started (with ``step_calls``, the mean gap
+            between calls that ``quiet_s`` is measured against).
 
     Example:
         >>> from tunepilot.online._config import Variant
@@ -90,6 +99,12 @@ def judge(rollout: Rollout, app: AppConfig, *, candidate: Stats, baseline: Stats
     if step_calls < policy.min_step_samples:
         return GateVerdict("inconclusive", f"{step_calls} new calls in this step, "
                            f"{policy.min_step_samples} needed", evidence)
+    gap = (step_s if step_s is not None else policy.gate_interval_s) / max(step_calls, 1)
+    limit = max(60.0, QUIET_GAPS * gap)
+    evidence["quiet_s"] = quiet_s
+    if quiet_s > limit:
+        return GateVerdict("inconclusive", f"no call for the candidate in the last {quiet_s:.0f} s "
+                           f"(more than {limit:.0f} s): its traffic stopped", evidence)
     if quality.verdict not in ("non_inferior", "better"):
         return GateVerdict("inconclusive", f"quality undecided ({quality.candidate_n} and "
                            f"{quality.baseline_n} points, P(non-inferior)="

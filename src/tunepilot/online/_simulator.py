@@ -277,7 +277,8 @@ def _measure(world: World, seed: int, records: dict[str, list[np.ndarray]],
         kinds[d.kind] = kinds.get(d.kind, 0) + 1
         if d.kind == "gate" and d.verdict:
             verdicts[d.verdict] = verdicts.get(d.verdict, 0) + 1
-            if any(a <= d.time < b for a, b in zero):
+            # A gate at the very instant traffic stops judges the traffic before it.
+            if any(a < d.time < b for a, b in zero):
                 zero_gates[d.verdict] += 1
         if d.kind == "rollback" and drift_at is not None and d.time >= drift_at:
             rollback_times.append(d.time)

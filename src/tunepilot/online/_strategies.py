@@ -94,6 +94,21 @@ class Elimination:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
+def saving_probability(candidate: Stats, leader: Stats, min_saving: float) -> float:
+    """Posterior probability that the candidate costs at least ``min_saving`` less per call.
+
+    Costs per call vary with the tokens of each request: a saving measured on a few
+    hundred calls can be noise, and a promotion must not rest on it.
+    """
+    c, l = candidate.cost_mean, leader.cost_mean
+    vc, vl = candidate.cost_var, leader.cost_var
+    if c is None or l is None or vc is None or vl is None:
+        return 0.0
+    keep = 1.0 - min_saving
+    se = math.sqrt(vc / candidate.cost_n + keep * keep * vl / leader.cost_n)
+    return 0.5 * math.erfc(-(keep * l - c) / max(se, 1e-12) / math.sqrt(2.0))
+
+
 def _cost_saving(candidate: Stats, leader: Stats) -> float | None:
     c, l = candidate.cost_mean, leader.cost_mean
     if c is None or l is None or l <= 0:
@@ -160,7 +175,9 @@ class Strategy(ABC):
         if saving is None or errors.verdict != "non_inferior":
             return None, {}
         kind: str | None = None
-        if saving >= policy.min_saving and quality.verdict in ("non_inferior", "better"):
+        p_saving = saving_probability(stats, leader, policy.min_saving)
+        if (saving >= policy.min_saving and p_saving >= policy.confidence
+                and quality.verdict in ("non_inferior", "better")):
             kind = "saving"
         elif saving >= -0.02 and quality.verdict == "better":
             kind = "gain"
@@ -169,7 +186,7 @@ class Strategy(ABC):
         evidence: dict[str, Any] = {
             "quality": quality.evidence(), "error_rate": errors.evidence(),
             "candidate": stats.summary(), "leader": leader.summary(),
-            "cost_saving": saving,
+            "cost_saving": saving, "p_saving": p_saving,
         }
         detail = view.detail(variant)
         p95 = detail.quantile(0.95)

@@ -42,6 +42,7 @@ class Stats:
     errors: int = 0
     cost_n: int = 0
     cost_sum: float = 0.0
+    cost_sq: float = 0.0
     latency_n: int = 0
     latency_sum: float = 0.0
     quality_n: int = 0
@@ -60,6 +61,7 @@ class Stats:
         if cost is not None:
             self.cost_n += 1
             self.cost_sum += cost
+            self.cost_sq += cost * cost
         if latency_ms is not None:
             self.latency_n += 1
             self.latency_sum += latency_ms
@@ -78,6 +80,7 @@ class Stats:
         self.errors += sign * other.errors
         self.cost_n += sign * other.cost_n
         self.cost_sum += sign * other.cost_sum
+        self.cost_sq += sign * other.cost_sq
         self.latency_n += sign * other.latency_n
         self.latency_sum += sign * other.latency_sum
         self.quality_n += sign * other.quality_n
@@ -95,6 +98,15 @@ class Stats:
     def cost_mean(self) -> float | None:
         """Mean USD per call, None before any cost is known."""
         return self.cost_sum / self.cost_n if self.cost_n else None
+
+    @property
+    def cost_var(self) -> float | None:
+        """Sample variance of the cost per call (None below two costs)."""
+        n = self.cost_n
+        if n < 2:
+            return None
+        mean = self.cost_sum / n
+        return max(0.0, (self.cost_sq - n * mean * mean) / (n - 1))
 
     @property
     def latency_mean(self) -> float | None:
