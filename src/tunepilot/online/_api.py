@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from tunepilot.exceptions import ConflictError
@@ -38,7 +38,7 @@ def _service(request: Request) -> OnlineService:
 
 
 ServiceDep = Annotated[OnlineService, Depends(_service)]
-AppName = Annotated[str, "application name"]
+AppName = Annotated[str, Path(description="The application's name.")]
 
 
 def _ingest_limiter(request: Request) -> anyio.CapacityLimiter:
