@@ -37,10 +37,17 @@ def _one(world: str, seed: int, direct: bool) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    """Where and with what the numbers were measured."""
+    """Where and with what the numbers were measured (the git commit included)."""
+    import subprocess
+
     packages = ["tunepilot", "numpy", "scipy", "ddsketch", "optuna", "fastapi", "httpx", "pydantic"]
+    root = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "src/tunepilot/online"], cwd=root,
+                           capture_output=True, text=True).stdout.strip()
     return {"platform": platform.platform(), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "versions": {p: version(p) for p in packages}}
+            "cpus": os.cpu_count(), "versions": {p: version(p) for p in packages},
+            "commit": commit or None, "online_code_modified": bool(dirty)}
 
 
 def run(worlds: list[str], seeds: list[int], *, jobs: int, direct: bool) -> dict[str, Any]:

@@ -100,3 +100,15 @@ def test_robust_z_ignores_an_outlier_in_the_history() -> None:
     assert robust_z(history, 0.2) > 3.5
     assert abs(robust_z(history, 0.011)) < 3.5
     assert robust_z([1.0, 1.0], 5.0) == 0.0
+
+
+def test_a_lucky_gain_on_few_scores_is_not_better() -> None:
+    rng = np.random.default_rng(6)
+    base = _stats(rng.normal(0.82, 0.1, 800))
+    lucky = _stats(0.82 + 0.05 + rng.normal(0.0, 0.08, 51))  # +5 points on 51 scores
+    result = compare_quality(lucky, base, margin=0.02, confidence=0.95, min_samples=50,
+                             min_gain=0.01, gain_confidence=0.9995)
+    assert result.verdict != "better"
+    real = _stats(rng.normal(0.87, 0.1, 1500))
+    assert compare_quality(real, base, margin=0.02, confidence=0.95, min_samples=50, min_gain=0.01,
+                           gain_confidence=0.9995).verdict == "better"

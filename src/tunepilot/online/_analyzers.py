@@ -34,6 +34,10 @@ __all__ = [
 #: Variance assumed for a quality score until a sample says otherwise; it keeps a
 #: handful of identical scores from looking like certainty.
 PRIOR_QUALITY_VAR = 0.01
+#: A claimed quality gain is judged under a sceptical prior: gains are centred on 0
+#: with this spread (2 points). Among many variants looked at again and again, one
+#: will show +5 points on 50 scores by chance; the prior asks for more data first.
+GAIN_PRIOR_SD = 0.02
 
 Verdict = Literal["better", "non_inferior", "inferior", "inconclusive"]
 
@@ -73,7 +77,8 @@ def compare_quality(candidate: Stats, baseline: Stats, *, margin: float, confide
                     gain_confidence: float | None = None) -> Comparison:
     """Non-inferiority (and superiority) of the candidate's mean quality.
 
-    Verdicts: ``better`` (``P(delta > min_gain) >= gain_confidence``); ``non_inferior``
+    Verdicts: ``better`` (``P(delta > min_gain) >= gain_confidence`` under a sceptical
+    prior centred on no gain); ``non_inferior``
     (``P(delta > -margin) >= confidence`` and the estimate itself within half the
     margin); ``inferior`` (``P(delta < -0.75 margin) >= confidence``: surely worse than
     three quarters of the margin); else ``inconclusive``. Fewer than ``min_samples``
@@ -103,7 +108,8 @@ def compare_quality(candidate: Stats, baseline: Stats, *, margin: float, confide
     se = max(se, 1e-9)
     p_non_inferior = _normal_cdf((delta + margin) / se)
     p_inferior = _normal_cdf((-0.75 * margin - delta) / se)
-    p_better = _normal_cdf((delta - min_gain) / se)
+    shrink = GAIN_PRIOR_SD**2 / (GAIN_PRIOR_SD**2 + se * se)
+    p_better = _normal_cdf((delta * shrink - min_gain) / (se * math.sqrt(shrink)))
     verdict: Verdict = "inconclusive"
     if min(nc, nb) >= min_samples:
         if gain_confidence is not None and p_better >= gain_confidence:
