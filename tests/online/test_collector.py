@@ -4,49 +4,16 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
 import pytest
 
-from tunepilot.online import AppConfig, Event, Variant
 from tunepilot.online._collector import MAX_BATCH, Collector
 from tunepilot.online._dedup import DedupIndex
+from tunepilot.testing import FailingSink, RecordingSink
 
 NOW = 1795329000.0
-
-
-class RecordingSink:
-    """Takes events as the optimizer would and keeps them, to see exactly what arrived."""
-
-    def __init__(self, apps: Sequence[str] = ("bot",)) -> None:
-        self.events: list[Event] = []
-        self._apps = list(apps)
-
-    def ingest(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
-
-    def apps(self) -> list[str]:
-        return self._apps
-
-    def app_config(self, app: str) -> AppConfig:
-        return AppConfig(name=app, baseline="big",
-                         variants=[Variant(id="big", model="big"), Variant(id="small", model="small")])
-
-
-class FailingSink(RecordingSink):
-    """Fault injection: the next ``failures`` ingest calls raise, as a broken optimizer would."""
-
-    def __init__(self, failures: int) -> None:
-        super().__init__()
-        self.failures = failures
-
-    def ingest(self, events: Sequence[Event]) -> None:
-        if self.failures > 0:
-            self.failures -= 1
-            raise RuntimeError("injected ingest failure")
-        super().ingest(events)
 
 
 def event(i: int | str, t: float = NOW, **fields: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -12,31 +11,15 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from tunepilot.online import AppConfig, Event, Variant
+from tunepilot.online import Event
 from tunepilot.online._collector import Collector
 from tunepilot.online._otlp import decode_traces, export_traces
+from tunepilot.testing import RecordingSink
 
 START_NS = 1795329000_000_000_000
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 SPAN = bytes.fromhex("b7ad6b7169203331")
 CHILD = bytes.fromhex("00f067aa0ba902b7")
-
-
-class RecordingSink:
-    """Takes events as the optimizer would and keeps them, to see exactly what arrived."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def ingest(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
-
-    def apps(self) -> list[str]:
-        return ["support-bot"]
-
-    def app_config(self, app: str) -> AppConfig:
-        return AppConfig(name=app, baseline="big",
-                         variants=[Variant(id="big", model="gpt-4o"), Variant(id="mini", model="gpt-4o-mini")])
 
 
 def _value(value: Any) -> AnyValue:
@@ -72,7 +55,7 @@ def llm_span(span_id: bytes = SPAN, **attributes: Any) -> Span:
 
 def export(body: bytes, content_type: str = "application/x-protobuf",
            encoding: str = "") -> tuple[Any, RecordingSink]:
-    sink = RecordingSink()
+    sink = RecordingSink(apps=["support-bot"], variants={"big": "gpt-4o", "mini": "gpt-4o-mini"})
     collector = Collector(sink, clock=lambda: START_NS / 1e9)
     spans = decode_traces(body, content_type=content_type, content_encoding=encoding)
     return export_traces(collector, spans), sink

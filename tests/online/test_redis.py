@@ -11,50 +11,19 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 import redis
 
-from tunepilot.online import AppConfig, Event, Variant
 from tunepilot.online._collector import Collector
 from tunepilot.online._redis import RedisConsumer
+from tunepilot.testing import FailingSink, RecordingSink
 
 REDIS_ENV = "TUNEPILOT_TEST_REDIS_URL"
 NOW = 1795329000.0
-
-
-class RecordingSink:
-    """Takes events as the optimizer would and keeps them, to see exactly what arrived."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def ingest(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
-
-    def apps(self) -> list[str]:
-        return ["bot"]
-
-    def app_config(self, app: str) -> AppConfig:
-        return AppConfig(name=app, baseline="big",
-                         variants=[Variant(id="big", model="big"), Variant(id="small", model="small")])
-
-
-class FailingSink(RecordingSink):
-    """Fault injection: the next ``failures`` ingest calls raise, as a broken optimizer would."""
-
-    def __init__(self, failures: int) -> None:
-        super().__init__()
-        self.failures = failures
-
-    def ingest(self, events: Sequence[Event]) -> None:
-        if self.failures > 0:
-            self.failures -= 1
-            raise RuntimeError("injected ingest failure")
-        super().ingest(events)
 
 
 @pytest.fixture(scope="module")
