@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi import APIRouter, FastAPI
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import delete, select
@@ -51,6 +51,31 @@ def _requests(app: FastAPI) -> list[tuple[str, str]]:
         if isinstance(route, Route):
             out.update((m, route.path) for m in (route.methods or {"GET"}) - {"HEAD"})
     return sorted(out)
+
+
+def _served(routes: list[BaseRoute], prefix: str = "") -> set[tuple[str, str]]:
+    """Every (method, path) of the routing tree itself, routers included at any depth
+    and routes hidden from the schema too (a mount counts as method ``*``)."""
+    out: set[tuple[str, str]] = set()
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # a router included by FastAPI
+        if inner is not None:
+            out |= _served(inner.routes, prefix + route.include_context.prefix)  # type: ignore[attr-defined]
+        elif isinstance(route, Mount):
+            out.add(("*", prefix + route.path))
+        elif isinstance(route, Route) or hasattr(route, "methods"):
+            path = re.sub(r"\{[^}]+\}", "x", prefix + route.path)  # type: ignore[attr-defined]
+            out.update((m, path) for m in (route.methods or {"GET"}) - {"HEAD"})  # type: ignore[attr-defined]
+    return out
+
+
+def test_the_enumeration_misses_no_route(app: FastAPI) -> None:
+    # Routes outside the schema are the dashboard's, which its own test walks
+    # route by route (tests/server/web/test_web_session.py); nothing else may hide.
+    served = _served(app.routes)
+    assert ("POST", "/api/v1/sweeps/x/suggest") in served and ("GET", "/dashboard/secret") in served
+    hidden = served - set(_requests(app))
+    assert hidden and all(path.startswith("/ui") or path == "/" for _, path in hidden), sorted(hidden)
 
 
 def test_every_route_refuses_a_request_without_the_token(app: FastAPI) -> None:
