@@ -35,7 +35,10 @@ def _later_router() -> APIRouter:
 @pytest.fixture
 def app(db_url: str) -> Iterator[FastAPI]:
     settings = Settings(db=db_url, token=SecretStr(TOKEN), reaper=False)
-    yield create_app(settings, routers=[_later_router()])
+    app = create_app(settings, routers=[_later_router()])
+    yield app
+    # A test that never starts the app (no lifespan) would leave its pool open.
+    app.state.tunepilot.close()
 
 
 def _requests(app: FastAPI) -> list[tuple[str, str]]:

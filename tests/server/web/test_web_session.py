@@ -23,12 +23,14 @@ TOKEN = "dashboard-test-token"
 
 
 @pytest.fixture
-def app(tmp_path: object) -> FastAPI:
+def app(tmp_path: object) -> Iterator[FastAPI]:
     from tunepilot.server import upgrade_database
 
     url = f"sqlite:///{tmp_path}/auth.db"
     upgrade_database(url)
-    return create_app(Settings(db=url, token=SecretStr(TOKEN), reaper=False))
+    app = create_app(Settings(db=url, token=SecretStr(TOKEN), reaper=False))
+    yield app
+    app.state.tunepilot.close()
 
 
 @pytest.fixture
