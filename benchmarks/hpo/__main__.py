@@ -34,7 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchmarks.hpo._bayesmark import bayesmark_tasks
 from benchmarks.hpo._samplers import CONTROLLED, SAMPLERS, available, make_sampler
-from benchmarks.hpo._score import markdown_table, plot, regret_curves, summary
+from benchmarks.hpo._score import complete_seeds, markdown_table, plot, regret_curves, summary
 from benchmarks.hpo._synthetic import synthetic_tasks
 from benchmarks.hpo._tasks import Task
 
@@ -214,12 +214,22 @@ def make_centres(args: argparse.Namespace) -> None:
 def report(paths: list[str]) -> None:
     results: list[dict[str, Any]] = []
     labels: dict[str, str] = {}
+    samplers: list[str] = []
+    planned: set[int] = set()
     suite = ""
     for path in paths:
         data = json.loads(Path(path).read_text())
         results += data["results"]
         labels.update(data.get("labels", {}))
+        samplers += [s for s in data.get("samplers", []) if s not in samplers]
+        planned |= set(data.get("seeds", [])) | {r["seed"] for r in data["results"]}
         suite = data["suite"]
+    results, seeds = complete_seeds(results, samplers or sorted({r["sampler"] for r in results}))
+    if not seeds:
+        sys.exit("no seed is complete yet (every sampler on every task); carry the run on with --resume")
+    if seeds != sorted(planned):
+        print(f"partial run: scoring seeds {seeds} of {sorted(planned)}; the others are unfinished",
+              file=sys.stderr)
     centres = json.loads(CENTRES.read_text()) if CENTRES.exists() else {}
     f_opt = {name: c["best_value"] for name, c in centres.items()}
     curves = regret_curves(results, f_opt)

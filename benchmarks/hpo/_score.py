@@ -23,6 +23,22 @@ def _best_so_far(values: Sequence[float], sign: float) -> np.ndarray:
     return np.minimum.accumulate(np.where(np.isnan(arr), np.inf, arr))
 
 
+def complete_seeds(results: list[dict[str, Any]], samplers: Sequence[str]) -> tuple[list[dict[str, Any]], list[int]]:
+    """Keep only the seeds that every sampler finished on every task.
+
+    A run stopped part-way (and carried on later with ``--resume``) leaves seeds with
+    some tasks or samplers missing; scoring them would compare samplers over different
+    tasks. Returns the kept results and the kept seeds.
+    """
+    tasks = {r["task"] for r in results}
+    done: dict[int, set[tuple[str, str]]] = defaultdict(set)
+    for r in results:
+        done[r["seed"]].add((r["task"], r["sampler"]))
+    need = {(t, s) for t in tasks for s in samplers}
+    seeds = sorted(seed for seed, pairs in done.items() if need <= pairs)
+    return [r for r in results if r["seed"] in seeds], seeds
+
+
 def regret_curves(results: list[dict[str, Any]], f_opt: dict[str, float]) -> dict[str, dict[int, np.ndarray]]:
     """sampler -> seed -> mean-over-tasks normalized regret after each trial."""
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -62,14 +78,18 @@ def summary(curves: dict[str, dict[int, np.ndarray]], budgets: Sequence[int] = B
     return out
 
 
+def _cell(mean: float, se: float) -> str:
+    # One seed has no standard error: the table says so instead of printing nan.
+    return f"{mean:.3f} ± {se:.3f}" if np.isfinite(se) else f"{mean:.3f} (1 seed)"
+
+
 def markdown_table(table: dict[str, dict[int, tuple[float, float]]], labels: dict[str, str]) -> str:
     budgets = sorted({b for row in table.values() for b in row})
     lines = ["| sampler | " + " | ".join(f"regret @{b}" for b in budgets) + " |",
              "|---|" + "---|" * len(budgets)]
     order = sorted(table, key=lambda s: table[s].get(budgets[-1], (np.inf, 0))[0])
     for sampler in order:
-        cells = [f"{table[sampler][b][0]:.3f} ± {table[sampler][b][1]:.3f}" if b in table[sampler] else "–"
-                 for b in budgets]
+        cells = [_cell(*table[sampler][b]) if b in table[sampler] else "–" for b in budgets]
         lines.append(f"| {labels.get(sampler, sampler)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
