@@ -114,3 +114,20 @@ def test_blend_refuses_a_fallback_sampler():
 
 def test_blend_is_the_default_mode():
     assert LLMSampler(FakeLLM()).mode == "blend"
+
+
+def test_clamped_values_do_not_pull_the_prior_onto_the_bounds():
+    # A careless model answers on the wrong scale; its values are clamped into range.
+    sampler = blend(FakeLLM(mode="random", seed=3), 0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(sphere, n_trials=12)
+    prior = sampler._blender.prior
+    assert prior is not None and sampler.stats.as_dict()["repaired_params"] > 0
+    at_bound = np.isclose(prior.centres, 0.0) | np.isclose(prior.centres, 1.0)
+    # Every clamped value, and nothing else on a bound, is marked unknown.
+    assert at_bound.any() and not prior.known[at_bound].any()
+    assert prior.known[~at_bound].all()
+    drawn = np.array([[prior.space[n].to_unit(s[n]) for n in SPACE]
+                      for s in prior.sample(np.random.RandomState(0), 1000)])
+    near_bounds = float(((drawn < 0.05) | (drawn > 0.95)).mean())
+    assert near_bounds < 0.2, near_bounds

@@ -48,3 +48,37 @@ def test_bad_arguments_are_refused():
         Prior(SPACE, [])
     with pytest.raises(ValueError, match="epsilon"):
         Prior(SPACE, PROPOSALS, epsilon=0.0)
+
+
+def test_a_clamped_value_leaves_its_dimension_uniform():
+    space = SearchSpace([FloatParam("x", 0.0, 1.0), FloatParam("y", 0.0, 1.0), CategoricalParam("c", ("a", "b"))])
+    # The model said y=40 and c="a" on some other scale; both were clamped into range.
+    proposals = [{"x": 0.3, "y": 1.0, "c": "a"}]
+    trusting = Prior(space, proposals, epsilon=0.1)
+    prior = Prior(space, proposals, epsilon=0.1, unknown=[{"y", "c"}])
+    at_bound, inside = {"x": 0.3, "y": 1.0, "c": "a"}, {"x": 0.3, "y": 0.5, "c": "b"}
+    assert trusting.log_pdf([at_bound])[0] > trusting.log_pdf([inside])[0] + 2
+    # Flat in y and c, still peaked in x.
+    assert prior.log_pdf([at_bound])[0] == pytest.approx(prior.log_pdf([inside])[0])
+    assert prior.log_pdf([inside])[0] > prior.log_pdf([{"x": 0.9, "y": 0.5, "c": "b"}])[0] + 2
+    samples = prior.sample(np.random.RandomState(0), 2000)
+    ys = np.array([s["y"] for s in samples])
+    assert 0.45 < ys.mean() < 0.55 and (ys > 0.9).mean() < 0.15
+    assert 0.4 < np.mean([s["c"] == "a" for s in samples]) < 0.6
+    assert np.mean([abs(s["x"] - 0.3) < 0.25 for s in samples]) > 0.85
+
+
+def test_the_density_with_unknown_values_still_integrates_to_one():
+    space = SearchSpace([FloatParam("x", 0.0, 1.0), CategoricalParam("c", ("a", "b"))])
+    prior = Prior(space, [{"x": 1.0, "c": "a"}, {"x": 0.4, "c": "b"}], epsilon=0.2, unknown=[{"x"}, {"c"}])
+    grid = np.linspace(0, 1, 4001)
+    total = sum(
+        np.trapezoid(np.exp(prior.log_pdf([{"x": float(x), "c": c} for x in grid])), grid)
+        for c in ("a", "b")
+    )
+    assert total == pytest.approx(1.0, rel=1e-3)
+
+
+def test_unknown_must_match_the_proposals():
+    with pytest.raises(ValueError, match="unknown has 1 entries for 2 proposals"):
+        Prior(SPACE, PROPOSALS, unknown=[{"lr"}])

@@ -23,7 +23,7 @@ advice whose trials lose drives β to 0, which is plain TPE.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -130,16 +130,28 @@ class Blender:
         self.n_startup_trials = n_startup_trials
         self.tpe = BlendTPESampler(seed=seed, n_startup_trials=n_startup_trials)
         self.proposals: list[dict[str, Any]] = []
+        self.unknown: list[frozenset[str]] = []
         self.prior: Prior | None = None
         self.refreshed_at = -1
         self._rng = np.random.RandomState(seed)
         self._lock = threading.Lock()
 
-    def add(self, space: SearchSpace, proposals: Sequence[dict[str, Any]], n_complete: int) -> None:
+    def add(
+        self,
+        space: SearchSpace,
+        proposals: Sequence[dict[str, Any]],
+        n_complete: int,
+        unknown: Sequence[Collection[str]] | None = None,
+    ) -> None:
+        """Add proposals to the prior; ``unknown`` names each one's clamped values."""
         with self._lock:
             self.proposals += [dict(p) for p in proposals]
-            usable = [p for p in self.proposals if space.contains(p)]
-            self.prior = Prior(space, usable, epsilon=self.epsilon) if usable else None
+            self.unknown += [frozenset(u) for u in (unknown or [()] * len(proposals))]
+            usable = [(p, u) for p, u in zip(self.proposals, self.unknown) if space.contains(p)]
+            self.prior = (
+                Prior(space, [p for p, _ in usable], epsilon=self.epsilon, unknown=[u for _, u in usable])
+                if usable else None
+            )
             self.refreshed_at = n_complete
 
     def beta(self, study: Study) -> float:

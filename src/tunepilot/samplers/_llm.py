@@ -30,6 +30,7 @@ from tunepilot.samplers._context import ContextOptions, build_messages
 from tunepilot.samplers._response import Proposal, parse_answer, response_schema
 from tunepilot.samplers._stats import LLMStats
 from tunepilot.space import CategoricalParam, SearchSpace
+from tunepilot.space._params import CLAMPED
 
 _logger = logging.getLogger("tunepilot.samplers")
 
@@ -355,7 +356,9 @@ class LLMSampler(BaseSampler):
                 error = exc
             else:
                 if call.proposals:
-                    blender.add(space, [p.values for p in call.proposals], n_complete)
+                    # A clamped value is no advice about where in its range to look.
+                    unknown = [{n for n, kinds in p.repairs.items() if CLAMPED in kinds} for p in call.proposals]
+                    blender.add(space, [p.values for p in call.proposals], n_complete, unknown)
         if blender.prior is None:
             if error is not None:
                 return self._use_fallback(study, trial, search_space, _reason_key(error), str(error))

@@ -11,12 +11,18 @@ frequency kernel ``K(x; p) = 1 - η`` if ``x == p`` else ``η / (k - 1)``; U is 
 uniform density (1 on the unit cube, 1/k for each categorical). The ε of
 uniform mass means no configuration has zero prior probability, so a wrong prior
 slows the search down but cannot exclude the optimum.
+
+A proposal's value that had to be clamped into its range says nothing about where in
+the range to look (small models often answer on another scale, e.g. a count where the
+space wants a fraction), so that value is marked unknown: on that dimension the
+proposal's kernel is the uniform density, K_d(x_d; p_jd) = 1 (1/k for a categorical),
+instead of a spike on the bound.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +47,8 @@ class Prior:
         bandwidth: kernel width in the unit cube, one for all or one per numeric
             dimension; ``None`` uses Scott's rule per dimension, within [0.03, 0.3].
         eta: probability mass a categorical kernel spreads over the other choices.
+        unknown: per proposal, the names of parameters whose value carries no
+            information (it was clamped into range); their kernel is uniform.
 
     Example:
         .. code-block:: python
@@ -58,9 +66,12 @@ class Prior:
         epsilon: float = 0.1,
         bandwidth: float | np.ndarray | None = None,
         eta: float = 0.2,
+        unknown: Sequence[Collection[str]] | None = None,
     ) -> None:
         if not proposals:
             raise ValueError("a prior needs at least one proposal")
+        if unknown is not None and len(unknown) != len(proposals):
+            raise ValueError(f"unknown has {len(unknown)} entries for {len(proposals)} proposals")
         if not 0 < epsilon < 1:
             raise ValueError(f"epsilon must be in (0, 1), got {epsilon}")
         self.space = space
@@ -69,18 +80,30 @@ class Prior:
         self._numeric = [p for p in space.values() if not isinstance(p, CategoricalParam)]
         self._categorical = [p for p in space.values() if isinstance(p, CategoricalParam)]
         self.centres = self._to_unit(proposals)
-        self.bandwidth = bandwidth if bandwidth is not None else self._scott(self.centres)
         self.codes = self._to_codes(proposals)
+        blank: list[Collection[str]] = [()] * len(proposals)
+        names = unknown if unknown is not None else blank
+        #: Which centre values are known (not clamped), per proposal and dimension.
+        self.known = np.array(
+            [[p.name not in u for p in self._numeric] for u in names], dtype=bool
+        ).reshape(self.centres.shape)
+        self.known_codes = np.array(
+            [[p.name not in u for p in self._categorical] for u in names], dtype=bool
+        ).reshape(self.codes.shape)
+        self.bandwidth = bandwidth if bandwidth is not None else self._scott(self.centres, self.known)
         # The uniform density over the unit cube times every categorical's choices.
         self._log_uniform = math.log(epsilon) - sum(math.log(len(p.choices)) for p in self._categorical)
 
     @staticmethod
-    def _scott(centres: np.ndarray) -> np.ndarray:
-        """Per-dimension bandwidth by Scott's rule, kept within [0.03, 0.3] of the unit range."""
-        m, d = centres.shape
-        if m < 2:
-            return np.full(d, 0.1)
-        return np.asarray(np.clip(centres.std(axis=0) * m ** (-1 / (d + 4)), 0.03, 0.3), dtype=float)
+    def _scott(centres: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """Per-dimension bandwidth by Scott's rule over the known values, within [0.03, 0.3]."""
+        d = centres.shape[1]
+        out = np.full(d, 0.1)
+        for i in range(d):
+            values = centres[known[:, i], i]
+            if len(values) >= 2:
+                out[i] = np.clip(values.std() * len(values) ** (-1 / (d + 4)), 0.03, 0.3)
+        return out
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -105,13 +128,15 @@ class Prior:
         mass = _normal_cdf((1 - self.centres) / h) - _normal_cdf(-self.centres / h)
         z = (units[:, None, :] - self.centres[None, :, :]) / h
         log_k = -0.5 * z**2 - np.log(h * math.sqrt(2 * math.pi)) - np.log(mass)[None, :, :]
-        log_kernel = log_k.sum(axis=2)
+        # An unknown value's kernel is the uniform density on [0, 1]: log 1 = 0.
+        log_kernel = np.where(self.known[None, :, :], log_k, 0.0).sum(axis=2)
         for i, param in enumerate(self._categorical):
             k = len(param.choices)
             if k == 1:
                 continue
             same = codes[:, None, i] == self.codes[None, :, i]
-            log_kernel += np.where(same, math.log(1 - self.eta), math.log(self.eta / (k - 1)))
+            log_cat = np.where(same, math.log(1 - self.eta), math.log(self.eta / (k - 1)))
+            log_kernel += np.where(self.known_codes[None, :, i], log_cat, -math.log(k))
         log_mix = np.logaddexp.reduce(log_kernel, axis=1) - math.log(len(self))
         return np.asarray(
             np.logaddexp(math.log(1 - self.epsilon) + log_mix, self._log_uniform), dtype=float
@@ -130,11 +155,15 @@ class Prior:
                 # Reflect at the borders (a truncated kernel, as in log_pdf).
                 u = np.abs(u)
                 u = np.where(u > 1, 2 - u, u).clip(0.0, 1.0)
+                if not self.known[j].all():
+                    u = np.where(self.known[j], u, rng.random_sample(len(self._numeric)))
                 codes = []
                 for i, param in enumerate(self._categorical):
                     k = len(param.choices)
                     code = int(self.codes[j, i])
-                    if k > 1 and rng.random_sample() < self.eta:
+                    if not self.known_codes[j, i]:
+                        code = rng.randint(k)
+                    elif k > 1 and rng.random_sample() < self.eta:
                         code = (code + 1 + rng.randint(k - 1)) % k
                     codes.append(code)
             config: dict[str, Any] = {}
