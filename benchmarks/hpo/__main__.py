@@ -22,6 +22,7 @@ import logging
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -85,7 +86,20 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(), "python": platform.python_version(),
         "processor": platform.machine(), "cpus": os.cpu_count(),
     }
-    return {"machine": machine, "versions": versions}
+    return {"machine": machine, "versions": versions, "commit": _commit()}
+
+
+def _commit() -> str | None:
+    """The checkout's commit, with ``+dirty`` when tracked files differ from it."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src", "benchmarks/hpo"],
+                               cwd=root, check=False).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return None  # not a git checkout
+    return head + ("+dirty" if dirty else "")
 
 
 def _job(suite: str, task_name: str, name: str, seed: int, budget: int, model: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def test_hpo_harness_smoke_run_and_report(tmp_path, suite, tasks):
         "--seeds", "2", "--budget", "5", "--out", str(out))
     data = json.loads(out.read_text())
     assert data["suite"] == suite and data["seeds"] == [0, 1]
-    assert {"machine", "versions", "command"} <= set(data)
+    assert {"machine", "versions", "command", "commit"} <= set(data)
     assert len(data["results"]) == 2 * 2 * 4
     assert all(len(r["values"]) == 5 for r in data["results"])
     report = run("-m", "benchmarks.hpo", "--report", str(out)).stdout
