@@ -22,16 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
 import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from benchmarks._common import database_urls
+from benchmarks._common import machine as _machine
 
 RESULTS = Path(__file__).with_name("results")
 TARGET_S = 2.0
@@ -188,18 +189,8 @@ def bench_database(kind: str, db: str, args: argparse.Namespace) -> dict[str, An
 
 
 def machine(postgres_url: str | None) -> dict[str, Any]:
-    packages = ["tunepilot", "optuna", "sqlalchemy", "fastapi", "uvicorn", "jinja2", "plotly"]
-    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
-                            "cpus": os.cpu_count(),
-                            "versions": {p: version(p) for p in packages}}
-    if postgres_url:
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(postgres_url)
-        with engine.connect() as connection:
-            info["postgres"] = connection.execute(text("SHOW server_version")).scalar()
-        engine.dispose()
-    return info
+    return _machine(["tunepilot", "optuna", "sqlalchemy", "fastapi", "uvicorn", "jinja2", "plotly"],
+                    postgres_url)
 
 
 def report(path: Path) -> str:
@@ -232,21 +223,10 @@ def main(argv: list[str] | None = None) -> Path:
         return args.report
     if args.runs < 1 or args.repeats < 1:
         parser.error("--runs and --repeats must be at least 1")
-    from tunepilot.server._settings import normalize_db_url
-
     kinds = [k for k in args.db.split(",") if k]
     results = []
     with tempfile.TemporaryDirectory(prefix="tunepilot-bench-") as tmp:
-        for kind in kinds:
-            if kind == "sqlite":
-                db = f"sqlite:///{tmp}/dashboard.db"
-            elif kind == "postgres":
-                if not args.postgres_url:
-                    parser.error("--db postgres needs --postgres-url or "
-                                 "TUNEPILOT_BENCH_POSTGRES_URL")
-                db = normalize_db_url(args.postgres_url)
-            else:
-                parser.error(f"--db takes sqlite and/or postgres, not {kind!r}")
+        for kind, db in database_urls(parser, args.db, args.postgres_url, tmp, "dashboard.db"):
             results.append(bench_database(kind, db, args))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -255,8 +235,7 @@ def main(argv: list[str] | None = None) -> Path:
         "benchmark": "dashboard",
         "command": shlex.join([sys.executable, "-m", "benchmarks.dashboard",
                                *(argv if argv is not None else sys.argv[1:])]),
-        "machine": machine(normalize_db_url(args.postgres_url) if "postgres" in kinds
-                           else None),
+        "machine": machine(args.postgres_url if "postgres" in kinds else None),
         "config": {"runs": args.runs, "repeats": args.repeats, "target_s": TARGET_S,
                    "sweep": CONFIG},
         "results": results,

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -34,9 +33,11 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from benchmarks._common import database_urls
+from benchmarks._common import machine as _machine
 
 RESULTS = Path(__file__).with_name("results")
 CONFIG = {"method": "random", "metric": {"name": "loss"},
@@ -209,23 +210,8 @@ def summarize(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def machine(postgres_url: str | None) -> dict[str, Any]:
     """Where and with what the numbers were measured."""
-    packages = ["tunepilot", "optuna", "sqlalchemy", "fastapi", "uvicorn", "httpx", "psycopg"]
-    info: dict[str, Any] = {
-        "platform": platform.platform(), "python": platform.python_version(),
-        "cpus": os.cpu_count(), "versions": {p: version(p) for p in packages},
-    }
-    if postgres_url:
-        from sqlalchemy import create_engine, text
-
-        from tunepilot.server._settings import normalize_db_url
-
-        engine = create_engine(normalize_db_url(postgres_url))
-        with engine.connect() as connection:
-            info["postgres"] = connection.execute(text("SHOW server_version")).scalar()
-            info["postgres_synchronous_commit"] = connection.execute(
-                text("SHOW synchronous_commit")).scalar()
-        engine.dispose()
-    return info
+    return _machine(["tunepilot", "optuna", "sqlalchemy", "fastapi", "uvicorn", "httpx", "psycopg"],
+                    postgres_url)
 
 
 def report(path: Path) -> str:
@@ -266,19 +252,9 @@ def main(argv: list[str] | None = None) -> Path:
     args.agents = [int(x) for x in args.agents.split(",") if x]
     args.history = [int(x) for x in args.history.split(",") if x]
     kinds = [k for k in args.db.split(",") if k]
-    from tunepilot.server._settings import normalize_db_url
-
     results = []
     with tempfile.TemporaryDirectory(prefix="tunepilot-bench-") as tmp:
-        for kind in kinds:
-            if kind == "sqlite":
-                db = f"sqlite:///{tmp}/bench.db"
-            elif kind == "postgres":
-                if not args.postgres_url:
-                    parser.error("--db postgres needs --postgres-url or TUNEPILOT_BENCH_POSTGRES_URL")
-                db = normalize_db_url(args.postgres_url)
-            else:
-                parser.error(f"--db takes sqlite and/or postgres, not {kind!r}")
+        for kind, db in database_urls(parser, args.db, args.postgres_url, tmp, "bench.db"):
             results.append(bench_database(kind, db, args))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     args.out.mkdir(parents=True, exist_ok=True)

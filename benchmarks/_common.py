@@ -1,0 +1,51 @@
+"""What the server benchmarks share: the databases to measure on and the machine record."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from importlib.metadata import version
+from typing import Any
+
+
+def database_urls(
+    parser: argparse.ArgumentParser, kinds: str, postgres_url: str | None, folder: str, name: str
+) -> list[tuple[str, str]]:
+    """``(kind, url)`` for each of ``--db``'s comma-separated kinds; a SQLite file in ``folder``.
+
+    Refuses (through ``parser``) an unknown kind, or PostgreSQL without a URL.
+    """
+    from tunepilot.server._settings import normalize_db_url
+
+    out = []
+    for kind in (k for k in kinds.split(",") if k):
+        if kind == "sqlite":
+            out.append((kind, f"sqlite:///{folder}/{name}"))
+        elif kind == "postgres":
+            if not postgres_url:
+                parser.error("--db postgres needs --postgres-url or TUNEPILOT_BENCH_POSTGRES_URL")
+            out.append((kind, normalize_db_url(postgres_url)))
+        else:
+            parser.error(f"--db takes sqlite and/or postgres, not {kind!r}")
+    return out
+
+
+def machine(packages: list[str], postgres_url: str | None) -> dict[str, Any]:
+    """Where and with what the numbers were measured (the PostgreSQL server's too, if used)."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(), "python": platform.python_version(),
+        "cpus": os.cpu_count(), "versions": {p: version(p) for p in packages},
+    }
+    if postgres_url:
+        from sqlalchemy import create_engine, text
+
+        from tunepilot.server._settings import normalize_db_url
+
+        engine = create_engine(normalize_db_url(postgres_url))
+        with engine.connect() as connection:
+            info["postgres"] = connection.execute(text("SHOW server_version")).scalar()
+            info["postgres_synchronous_commit"] = connection.execute(
+                text("SHOW synchronous_commit")).scalar()
+        engine.dispose()
+    return info
