@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,6 +147,7 @@ def test_answers_survive_a_new_process(tmp_path: Path) -> None:
 def test_corrupt_file_is_a_miss_and_is_overwritten(
     tmp_path: Path, content: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="tunepilot.llm")
     inner = Counting()
     backend = CachedBackend(inner, tmp_path)
     path = cache_file(tmp_path, model="counting", temperature=0.7, seed=None, max_tokens=512)

@@ -89,9 +89,10 @@ def drawn_bodies(space: SearchSpace) -> st.SearchStrategy[list[str]]:
 
 
 @pytest.mark.slow
-def test_hostile_answers_never_escape_and_never_leave_the_space():
+def test_hostile_answers_never_escape_and_never_leave_the_space(caplog):
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    logging.getLogger("tunepilot").setLevel(logging.ERROR)
+    # Through caplog, so the level is restored for the tests that follow.
+    caplog.set_level(logging.ERROR, logger="tunepilot")
     answers_fed: list[int] = []
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
