@@ -131,3 +131,30 @@ def test_clamped_values_do_not_pull_the_prior_onto_the_bounds():
                       for s in prior.sample(np.random.RandomState(0), 1000)])
     near_bounds = float(((drawn < 0.05) | (drawn > 0.95)).mean())
     assert near_bounds < 0.2, near_bounds
+
+
+def _study_with(parts_values: list[tuple[str, float]]) -> optuna.Study:
+    study = optuna.create_study()
+    for part, value in parts_values:
+        study.add_trial(optuna.trial.create_trial(
+            params={"x0": 0.0}, distributions={"x0": SPACE["x0"]}, value=value,
+            user_attrs={"llm.blend_part": part}))
+    return study
+
+
+def test_trust_must_be_earned_advice_that_neither_wins_nor_loses_fades():
+    from tunepilot.samplers._blend import Blender
+    from tunepilot.samplers._prior import Prior
+    from tunepilot.space import SearchSpace
+
+    blender = Blender(beta=10.0, epsilon=0.1, n_startup_trials=10, seed=0)
+    blender.prior = Prior(SearchSpace.from_optuna(SPACE), [OPTIMUM])
+    assert blender.beta(_study_with([])) == 10.0  # the benefit of the doubt
+    # The prior's trials tie with the others (AUC ½): β₀ / (1 + m).
+    ties = _study_with([("prior", 1.0), ("random", 1.0)] * 6)
+    assert blender.beta(ties) == pytest.approx(10.0 / 7)
+    # Winning advice earns more than β₀, losing advice is switched off.
+    wins = _study_with([("prior", 0.1 * i) for i in range(6)] + [("random", 5.0 + i) for i in range(6)])
+    assert blender.beta(wins) > 10.0
+    losses = _study_with([("prior", 5.0 + i) for i in range(6)] + [("random", 0.1 * i) for i in range(6)])
+    assert blender.beta(losses) == 0.0

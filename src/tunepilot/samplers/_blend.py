@@ -16,8 +16,13 @@ uniformly.
 AUC be the probability that a completed trial the prior chose beats one chosen
 otherwise (by TPE or at random), shrunk towards ½ while either group is small:
 AUC̃ = ½ + (AUC − ½) · m / (m + 3), m the smaller group's size. Then
-β = β₀ · clip(1 + 6 (AUC̃ − ½), 0, 3): advice whose trials win raises β up to 3β₀;
-advice whose trials lose drives β to 0, which is plain TPE.
+
+    β = β₀ · clip(1 / (1 + m) + 6 (AUC̃ − ½), 0, 3)
+
+The first term is the benefit of the doubt: full weight before any comparison, fading
+as the prior's trials are compared with the others. Advice has to keep earning its
+weight: trials that win raise β up to 3β₀; advice that neither wins nor loses fades
+to about β₀ / (1 + m); trials that lose drive β to 0, which is plain TPE.
 """
 
 from __future__ import annotations
@@ -40,8 +45,8 @@ from tunepilot.space import SearchSpace
 PRIOR, TPE, RANDOM = "prior", "tpe", "random"
 
 
-def trust(trials: Sequence[FrozenTrial], direction: StudyDirection) -> float:
-    """t = AUC̃ − ½: how trials drawn from the prior rank against the others.
+def trust(trials: Sequence[FrozenTrial], direction: StudyDirection) -> tuple[float, int]:
+    """(t, m): t = AUC̃ − ½, how trials drawn from the prior rank against the others.
 
     AUC is the probability that a completed trial the prior chose beats one chosen
     otherwise (ties count half). It is shrunk towards ½ while either group is small:
@@ -56,10 +61,10 @@ def trust(trials: Sequence[FrozenTrial], direction: StudyDirection) -> float:
         (ours if t.user_attrs.get("llm.blend_part") == PRIOR else others).append(sign * t.value)
     m = min(len(ours), len(others))
     if m == 0:
-        return 0.0
+        return 0.0, 0
     a, b = np.array(ours)[:, None], np.array(others)[None, :]
     auc = float(((a > b) + 0.5 * (a == b)).mean())
-    return (auc - 0.5) * m / (m + 3)
+    return (auc - 0.5) * m / (m + 3), m
 
 
 class BlendTPESampler(TPESampler):
@@ -158,7 +163,8 @@ class Blender:
         if self.prior is None:
             return 0.0
         complete = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
-        return self.beta0 * float(np.clip(1 + 6 * trust(complete, study.direction), 0, 3))
+        t, m = trust(complete, study.direction)
+        return self.beta0 * float(np.clip(1 / (1 + m) + 6 * t, 0, 3))
 
     def sample(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
