@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 
@@ -49,3 +54,24 @@ def machine(packages: list[str], postgres_url: str | None) -> dict[str, Any]:
                 text("SHOW synchronous_commit")).scalar()
         engine.dispose()
     return info
+
+
+def measure_on_databases(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    bench: Callable[[str, str, argparse.Namespace], dict[str, Any]],
+    filename: str,
+) -> list[dict[str, Any]]:
+    """Run ``bench(kind, url, args)`` on each database of ``--db`` (SQLite in a temporary folder)."""
+    with tempfile.TemporaryDirectory(prefix="tunepilot-bench-") as tmp:
+        return [bench(kind, db, args)
+                for kind, db in database_urls(parser, args.db, args.postgres_url, tmp, filename)]
+
+
+def write_result(folder: Path, benchmark: str, record: dict[str, Any]) -> Path:
+    """Write ``record`` as ``<benchmark>-<UTC stamp>.json`` under ``folder``; return the path."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{benchmark}-{stamp}.json"
+    path.write_text(json.dumps(record, indent=1))
+    return path

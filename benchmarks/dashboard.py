@@ -25,14 +25,13 @@ import os
 import shlex
 import statistics
 import sys
-import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import database_urls
 from benchmarks._common import machine as _machine
+from benchmarks._common import measure_on_databases, write_result
 
 RESULTS = Path(__file__).with_name("results")
 TARGET_S = 2.0
@@ -224,14 +223,8 @@ def main(argv: list[str] | None = None) -> Path:
     if args.runs < 1 or args.repeats < 1:
         parser.error("--runs and --repeats must be at least 1")
     kinds = [k for k in args.db.split(",") if k]
-    results = []
-    with tempfile.TemporaryDirectory(prefix="tunepilot-bench-") as tmp:
-        for kind, db in database_urls(parser, args.db, args.postgres_url, tmp, "dashboard.db"):
-            results.append(bench_database(kind, db, args))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"dashboard-{stamp}.json"
-    path.write_text(json.dumps({
+    results = measure_on_databases(parser, args, bench_database, "dashboard.db")
+    path = write_result(args.out, "dashboard", {
         "benchmark": "dashboard",
         "command": shlex.join([sys.executable, "-m", "benchmarks.dashboard",
                                *(argv if argv is not None else sys.argv[1:])]),
@@ -239,7 +232,7 @@ def main(argv: list[str] | None = None) -> Path:
         "config": {"runs": args.runs, "repeats": args.repeats, "target_s": TARGET_S,
                    "sweep": CONFIG},
         "results": results,
-    }, indent=1))
+    })
     for result in results:
         print(f"{result['database']}: detail page {result['detail_page_server_s'] * 1000:.0f} ms "
               f"server time (median of {args.repeats}); under {TARGET_S:g} s: "

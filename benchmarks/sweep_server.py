@@ -30,14 +30,12 @@ import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import database_urls
 from benchmarks._common import machine as _machine
+from benchmarks._common import measure_on_databases, write_result
 
 RESULTS = Path(__file__).with_name("results")
 CONFIG = {"method": "random", "metric": {"name": "loss"},
@@ -252,14 +250,8 @@ def main(argv: list[str] | None = None) -> Path:
     args.agents = [int(x) for x in args.agents.split(",") if x]
     args.history = [int(x) for x in args.history.split(",") if x]
     kinds = [k for k in args.db.split(",") if k]
-    results = []
-    with tempfile.TemporaryDirectory(prefix="tunepilot-bench-") as tmp:
-        for kind, db in database_urls(parser, args.db, args.postgres_url, tmp, "bench.db"):
-            results.append(bench_database(kind, db, args))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"sweep-server-{stamp}.json"
-    path.write_text(json.dumps({
+    results = measure_on_databases(parser, args, bench_database, "bench.db")
+    path = write_result(args.out, "sweep-server", {
         "benchmark": "sweep_server",
         "command": shlex.join([sys.executable, "-m", "benchmarks.sweep_server", *(argv or sys.argv[1:])]),
         "machine": machine(args.postgres_url if "postgres" in kinds else None),
@@ -267,7 +259,7 @@ def main(argv: list[str] | None = None) -> Path:
                    "repeats": args.repeats, "sweep": CONFIG},
         "results": results,
         "summary": [row for r in results for row in r["summary"]],
-    }, indent=1))
+    })
     for row in (row for r in results for row in r["summary"]):
         print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}))
     print(f"wrote {path}", file=sys.stderr)
