@@ -23,15 +23,21 @@ def test_density_peaks_at_the_proposals_and_never_reaches_zero():
     assert far >= math.log(0.1 / 3) - 1e-9
 
 
-def test_density_integrates_to_one_over_the_space():
-    space = SearchSpace([FloatParam("x", 0.0, 1.0), CategoricalParam("c", ("a", "b"))])
-    prior = Prior(space, [{"x": 0.02, "c": "a"}, {"x": 0.5, "c": "b"}], epsilon=0.2)
+SMALL = SearchSpace([FloatParam("x", 0.0, 1.0), CategoricalParam("c", ("a", "b"))])
+
+
+def total_mass(prior: Prior) -> float:
+    """∫ π over SMALL: the x axis on a fine grid, summed over both choices of c."""
     grid = np.linspace(0, 1, 4001)
-    total = sum(
+    return float(sum(
         np.trapezoid(np.exp(prior.log_pdf([{"x": float(x), "c": c} for x in grid])), grid)
         for c in ("a", "b")
-    )
-    assert total == pytest.approx(1.0, rel=1e-3)
+    ))
+
+
+def test_density_integrates_to_one_over_the_space():
+    prior = Prior(SMALL, [{"x": 0.02, "c": "a"}, {"x": 0.5, "c": "b"}], epsilon=0.2)
+    assert total_mass(prior) == pytest.approx(1.0, rel=1e-3)
 
 
 def test_samples_stay_inside_the_space_and_follow_the_proposals():
@@ -69,14 +75,8 @@ def test_a_clamped_value_leaves_its_dimension_uniform():
 
 
 def test_the_density_with_unknown_values_still_integrates_to_one():
-    space = SearchSpace([FloatParam("x", 0.0, 1.0), CategoricalParam("c", ("a", "b"))])
-    prior = Prior(space, [{"x": 1.0, "c": "a"}, {"x": 0.4, "c": "b"}], epsilon=0.2, unknown=[{"x"}, {"c"}])
-    grid = np.linspace(0, 1, 4001)
-    total = sum(
-        np.trapezoid(np.exp(prior.log_pdf([{"x": float(x), "c": c} for x in grid])), grid)
-        for c in ("a", "b")
-    )
-    assert total == pytest.approx(1.0, rel=1e-3)
+    prior = Prior(SMALL, [{"x": 1.0, "c": "a"}, {"x": 0.4, "c": "b"}], epsilon=0.2, unknown=[{"x"}, {"c"}])
+    assert total_mass(prior) == pytest.approx(1.0, rel=1e-3)
 
 
 def test_unknown_must_match_the_proposals():

@@ -134,8 +134,8 @@ class Blender:
         self.epsilon = epsilon
         self.n_startup_trials = n_startup_trials
         self.tpe = BlendTPESampler(seed=seed, n_startup_trials=n_startup_trials)
-        self.proposals: list[dict[str, Any]] = []
-        self.unknown: list[frozenset[str]] = []
+        #: Every proposal so far, with the names of its clamped values.
+        self.proposals: list[tuple[dict[str, Any], frozenset[str]]] = []
         self.prior: Prior | None = None
         self.refreshed_at = -1
         self._rng = np.random.RandomState(seed)
@@ -150,9 +150,10 @@ class Blender:
     ) -> None:
         """Add proposals to the prior; ``unknown`` names each one's clamped values."""
         with self._lock:
-            self.proposals += [dict(p) for p in proposals]
-            self.unknown += [frozenset(u) for u in (unknown or [()] * len(proposals))]
-            usable = [(p, u) for p, u in zip(self.proposals, self.unknown) if space.contains(p)]
+            self.proposals += [
+                (dict(p), frozenset(u)) for p, u in zip(proposals, unknown or [()] * len(proposals))
+            ]
+            usable = [(p, u) for p, u in self.proposals if space.contains(p)]
             self.prior = (
                 Prior(space, [p for p, _ in usable], epsilon=self.epsilon, unknown=[u for _, u in usable])
                 if usable else None

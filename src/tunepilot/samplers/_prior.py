@@ -81,8 +81,7 @@ class Prior:
         self._categorical = [p for p in space.values() if isinstance(p, CategoricalParam)]
         self.centres = self._to_unit(proposals)
         self.codes = self._to_codes(proposals)
-        blank: list[Collection[str]] = [()] * len(proposals)
-        names = unknown if unknown is not None else blank
+        names: Sequence[Collection[str]] = unknown if unknown is not None else [()] * len(proposals)
         #: Which centre values are known (not clamped), per proposal and dimension.
         self.known = np.array(
             [[p.name not in u for p in self._numeric] for u in names], dtype=bool
