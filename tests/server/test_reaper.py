@@ -39,7 +39,8 @@ def test_a_silent_run_is_failed_and_its_config_comes_back_once(
         assert lost["run_id"] not in runs.reap()  # just leased: not lost yet
         assert lost["run_id"] in runs.reap(now=utcnow() + timedelta(seconds=5))
         failed = client.get(f"/api/v1/runs/{lost['run_id']}").json()
-        assert failed["state"] == "failed" and failed["fail_reason"].startswith("lost")
+        assert failed["state"] == "failed"
+        assert failed["fail_reason"].startswith("lost: no heartbeat from its agent (unnamed) for ")
         retry = client.post(f"/api/v1/sweeps/{sid}/suggest").json()
         assert retry["config"] == lost["config"] and retry["attempt"] == 2
         assert client.get(f"/api/v1/runs/{retry['run_id']}").json()["retry_of"] == lost["run_id"]
@@ -47,6 +48,18 @@ def test_a_silent_run_is_failed_and_its_config_comes_back_once(
         assert retry["run_id"] in runs.reap(now=utcnow() + timedelta(seconds=5))
         fresh = client.post(f"/api/v1/sweeps/{sid}/suggest").json()
         assert fresh["attempt"] == 1 and fresh["config"] != lost["config"]
+    finally:
+        ctx.close()
+
+
+def test_the_reason_names_the_agent(client: TestClient, db_url: str) -> None:
+    sid = client.post("/api/v1/sweeps", json={"config": CONFIG}).json()["id"]
+    lost = client.post(f"/api/v1/sweeps/{sid}/suggest", json={"agent": "gpu-7:4242"}).json()
+    ctx, runs = _reaper(db_url, heartbeat_interval=1.0)
+    try:
+        assert runs.reap(now=utcnow() + timedelta(seconds=5)) == [lost["run_id"]]
+        reason = client.get(f"/api/v1/runs/{lost['run_id']}").json()["fail_reason"]
+        assert reason.startswith("lost: no heartbeat from agent gpu-7:4242 for ")
     finally:
         ctx.close()
 

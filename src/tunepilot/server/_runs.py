@@ -253,7 +253,8 @@ class RunService:
                     return False  # finished or heard from meanwhile
                 sweep = repository.get_sweep(session, sweep_id)
                 silent = (utcnow() - run.heartbeat_at).total_seconds()
-                reason = f"lost: no heartbeat from agent {run.agent or '?'} for {silent:.1f} s"
+                who = f"agent {run.agent}" if run.agent else "its agent (unnamed)"
+                reason = f"lost: no heartbeat from {who} for {silent:.1f} s"
                 trial_id, params, attempt = run.trial_id, dict(run.params), run.attempt
                 study_name, raw = sweep.study_name, sweep.config
             retry = attempt <= ctx.settings.max_retries and sweep.state not in TERMINAL
