@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import optuna
 import pytest
 from fastapi.testclient import TestClient
 
@@ -155,6 +156,33 @@ def test_stats_history_parallel_coordinates_and_importance(client: TestClient) -
     assert coords["params"] == ["lr", "opt.name"] and len(coords["rows"]) == 4
     importance = client.get(f"/api/v1/sweeps/{sid}/importance").json()["importances"]
     assert set(importance) == {"lr", "opt.name"}
+
+
+def test_importance_is_computed_once_per_set_of_finished_runs(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A spy around Optuna's real function: it counts the computations, nothing else.
+    calls: list[int] = []
+    real = optuna.importance.get_param_importances
+
+    def counting_spy(study: optuna.Study, **kwargs: Any) -> dict[str, float]:
+        calls.append(len(study.trials))
+        return real(study, **kwargs)
+
+    monkeypatch.setattr(optuna.importance, "get_param_importances", counting_spy)
+    sid = create(client)["id"]
+    for loss in (3.0, 1.0, 2.0):
+        run_once(client, sid, loss)
+    url = f"/api/v1/sweeps/{sid}/importance"
+    first = client.get(url).json()
+    assert client.get(url).json() == first and len(calls) == 1  # an unchanged sweep
+    assert client.get(url, params={"evaluator": "ped_anova"}).status_code == 200
+    assert len(calls) == 2  # another evaluator is another answer
+    suggest(client, sid)  # a running run changes nothing that importance reads
+    assert client.get(url).json() == first and len(calls) == 2
+    run_once(client, sid, 0.5)
+    assert set(client.get(url).json()["importances"]) == {"lr", "opt.name"}
+    assert len(calls) == 3  # a newly finished run is read
 
 
 def test_update_and_delete(client: TestClient) -> None:

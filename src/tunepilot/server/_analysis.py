@@ -98,16 +98,24 @@ class AnalysisService:
                 f"parameter importance needs at least 2 finished runs with the metric; "
                 f"sweep {sweep_id} has {len(completed)}", reason="not_enough_runs",
             )
-        chosen: optuna.importance.BaseImportanceEvaluator | None = None
-        if evaluator == "fanova":
-            chosen = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        elif evaluator == "ped_anova":
-            chosen = optuna.importance.PedAnovaImportanceEvaluator()
-        try:
-            importances = optuna.importance.get_param_importances(study, evaluator=chosen)
-        except (ValueError, RuntimeError, ImportError) as exc:
-            raise ConflictError(
-                f"cannot compute parameter importance: {exc}", reason="importance_unavailable"
-            ) from None
+
+        def compute() -> dict[str, float]:
+            chosen: optuna.importance.BaseImportanceEvaluator | None = None
+            if evaluator == "fanova":
+                chosen = optuna.importance.FanovaImportanceEvaluator(seed=0)
+            elif evaluator == "ped_anova":
+                chosen = optuna.importance.PedAnovaImportanceEvaluator()
+            try:
+                importances = optuna.importance.get_param_importances(study, evaluator=chosen)
+            except (ValueError, RuntimeError, ImportError) as exc:
+                raise ConflictError(
+                    f"cannot compute parameter importance: {exc}", reason="importance_unavailable"
+                ) from None
+            return {k: float(v) for k, v in importances.items()}
+
+        # Completed trials never change, so the study, the evaluator and how many trials
+        # are complete name the answer: a dashboard polling an unchanged sweep costs nothing.
+        key = ("importance", study_name, evaluator, len(completed),
+               max(t.number for t in completed))
         return {"sweep_id": sweep_id, "evaluator": evaluator,
-                "importances": {k: float(v) for k, v in importances.items()}}
+                "importances": dict(self.ctx.computed(key, compute))}

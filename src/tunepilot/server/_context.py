@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,6 +34,10 @@ class ServerContext:
     started_at: datetime = field(default_factory=utcnow)
     _studies: dict[str, tuple[optuna.Study, SweepConfig]] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    _computed: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
+
+    #: How many computed views (parameter importances) are kept.
+    COMPUTED_KEPT = 64
 
     @classmethod
     def open(cls, settings: Settings) -> ServerContext:
@@ -60,6 +66,26 @@ class ServerContext:
         study = optuna.load_study(study_name=study_name, storage=self.storage, sampler=sampler)
         with self._guard:
             return self._studies.setdefault(sweep_id, (study, config))
+
+    def computed(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()``, or its answer kept from an earlier call with the same ``key``.
+
+        For views that are slow to compute and fully determined by the key, such as
+        parameter importance over a study's completed trials: completed trials never
+        change, so (study, evaluator, number completed) names the answer. The least
+        recently used answers beyond :attr:`COMPUTED_KEPT` are dropped; exceptions are
+        not kept.
+        """
+        with self._guard:
+            if key in self._computed:
+                self._computed.move_to_end(key)
+                return self._computed[key]
+        value = compute()  # outside the lock: two first requests may both compute
+        with self._guard:
+            self._computed[key] = value
+            while len(self._computed) > self.COMPUTED_KEPT:
+                self._computed.popitem(last=False)
+        return value
 
     def forget(self, sweep_id: str) -> None:
         """Drop the cached study of a deleted sweep."""

@@ -168,6 +168,8 @@ def test_studies_without_a_sweep_are_listed_read_only(
     best = ui.get(f"/ui/studies/{study_id}?tab=best").text
     assert "trial 2" in best
     assert ui.get(f"/ui/api/studies/{study_id}/history").json()["points"][-1]["best_value"] == 2
+    importance = ui.get(f"/ui/api/studies/{study_id}/importance").json()["importances"]
+    assert importance == {"x": pytest.approx(1.0)}  # the only parameter
     trial = ui.get(f"/ui/api/studies/{study_id}/trials/1/metrics").json()
     assert trial["series"]["intermediate value"] == {"steps": [0], "values": [0.5]}
     sweep_study = optuna.load_study(study_name=f"tunepilot-sweep-{sweep_id}", storage=storage)

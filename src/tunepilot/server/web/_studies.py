@@ -70,6 +70,7 @@ class StudyView:
         if self.name in _sweep_studies(ctx):
             raise NotFoundError(f"study {study_id} belongs to a sweep; open it as a sweep")
         self.id = study_id
+        self.ctx = ctx
         self.storage = storage
         self.directions = storage.get_study_directions(study_id)
         self.user_attrs = storage.get_study_user_attrs(study_id)
@@ -156,16 +157,22 @@ class StudyView:
                 f"parameter importance needs at least 2 completed trials; study {self.name!r} "
                 f"has {len(done)}", reason="not_enough_runs",
             )
-        study = optuna.load_study(study_name=self.name, storage=self.storage)
-        try:
-            importances = optuna.importance.get_param_importances(
-                study, target=(lambda t: t.values[0]) if len(self.directions) > 1 else None
-            )
-        except (ValueError, RuntimeError, ImportError) as exc:
-            raise ConflictError(f"cannot compute parameter importance: {exc}",
-                                reason="importance_unavailable") from None
+
+        def compute() -> dict[str, float]:
+            study = optuna.load_study(study_name=self.name, storage=self.storage)
+            try:
+                importances = optuna.importance.get_param_importances(
+                    study, target=(lambda t: t.values[0]) if len(self.directions) > 1 else None
+                )
+            except (ValueError, RuntimeError, ImportError) as exc:
+                raise ConflictError(f"cannot compute parameter importance: {exc}",
+                                    reason="importance_unavailable") from None
+            return {k: float(v) for k, v in importances.items()}
+
+        # Completed trials never change: the study and how many there are name the answer.
+        key = ("importance", self.id, self.name, len(done), max(t.number for t in done))
         return {"sweep_id": None, "evaluator": "default",
-                "importances": {k: float(v) for k, v in importances.items()}}
+                "importances": dict(self.ctx.computed(key, compute))}
 
     def llm(self, *, page: int) -> dict[str, Any]:
         rows = [
