@@ -66,3 +66,11 @@ def test_apps_decisions_rollout_and_control_against_a_live_server(tmp_path: Path
         assert "paused by a user" in table.output
         missing = runner.invoke(app, ["online", "rollout", "ghost", "--url", server.url])
         assert missing.exit_code == 2 and "404" in missing.output
+        kept = runner.invoke(app, ["online", "delete", "bot", "--url", server.url], input="n\n")
+        assert kept.exit_code == 1 and "Aborted" in kept.output
+        deleted = runner.invoke(app, ["online", "delete", "bot", "--yes", "--url", server.url])
+        assert deleted.exit_code == 0 and "deleted bot" in deleted.output
+        listed = runner.invoke(app, ["online", "apps", "--url", server.url, "--json"])
+        assert json.loads(listed.output) == []
+        again = runner.invoke(app, ["online", "delete", "bot", "--yes", "--url", server.url])
+        assert again.exit_code == 2 and "404" in again.output

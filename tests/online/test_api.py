@@ -87,6 +87,27 @@ def test_apps_are_created_listed_read_and_replaced(client: TestClient) -> None:
     assert "POST /api/v1/online/apps" in client.get(f"{API}/apps/nope/split").json()["detail"]
 
 
+def test_an_app_is_deleted_with_its_decisions_and_its_name_can_be_used_again(
+    client: TestClient,
+) -> None:
+    new = {"name": "search", "baseline": "a",
+           "variants": [{"id": "a", "model": "big"}, {"id": "b", "model": "small"}]}
+    assert client.post(f"{API}/apps", json=new).status_code == 201
+    client.post(f"{API}/apps/search/rollout/pause")
+    assert [d["kind"] for d in client.get(f"{API}/apps/search/decisions").json()] == ["pause"]
+    assert client.delete(f"{API}/apps/search").status_code == 204
+    assert client.get(f"{API}/apps/search").status_code == 404
+    assert client.delete(f"{API}/apps/search").status_code == 404
+    late = client.post(f"{API}/events", json=[{**event(1), "app": "search", "variant": "a"}])
+    assert [r["reason"] for r in late.json()["rejected"]] == ["unknown_app"]
+    # A new app of the same name starts clean: no decisions of the old one.
+    assert client.post(f"{API}/apps", json=new).status_code == 201
+    assert client.get(f"{API}/apps/search/decisions").json() == []
+    # Declared in the config file: it would come back at the next start.
+    declared = client.delete(f"{API}/apps/support-bot")
+    assert declared.status_code == 409 and "online config file" in declared.json()["detail"]
+
+
 def test_events_are_counted_and_bad_ones_listed(client: TestClient) -> None:
     ok = client.post(f"{API}/events", json=[event(i) for i in range(10)])
     assert ok.status_code == 200

@@ -237,6 +237,28 @@ def test_removing_a_variant_in_use_is_refused() -> None:
         opt.add_app(AppConfig(name="bot", baseline="small", variants=[Variant(id="small", model="s")]))
 
 
+def test_an_app_with_a_rollout_is_deleted_only_after_the_abort() -> None:
+    clock = [T0]
+    store = MemoryStateStore()
+    opt = OnlineOptimizer(config=OnlineConfig(), clock=lambda: clock[0], seed=0, state=store)
+    opt.add_app(_app())
+    rng = random.Random(3)
+    while opt.rollout("bot") is None:
+        drive(opt, clock, app="bot", until=clock[0] + 60, rate=5, outcome=_world(), rng=rng)
+    with pytest.raises(ConflictError, match="abort it first") as refused:
+        opt.remove_app("bot")
+    assert refused.value.reason == "rollout_active"
+    assert opt.apps() == ["bot"] and [c.name for c, _ in store.load_apps()] == ["bot"]
+    opt.abort("bot")
+    opt.remove_app("bot")
+    assert opt.apps() == [] and store.load_apps() == []
+    assert store.load_decisions("bot", limit=100) == []
+    with pytest.raises(NotFoundError):
+        opt.remove_app("bot")
+    restarted = OnlineOptimizer(config=OnlineConfig(), clock=lambda: clock[0], state=store)
+    assert restarted.apps() == []
+
+
 def test_contextual_segments_choose_separately() -> None:
     clock = [T0]
     app = _app().model_copy(update={"context": [ContextField(attribute="kind", values=["short", "long"])]})

@@ -40,3 +40,23 @@ def test_apps_decisions_and_state_round_trip(db_url: str) -> None:
         assert store.load_decisions(f"{name}-nobody", limit=5) == []
     finally:
         database.dispose()
+
+
+def test_deleting_an_app_removes_its_row_and_decisions_only(db_url: str) -> None:
+    upgrade_database(db_url)
+    gone, kept = (f"bot-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    database = Database(normalize_db_url(db_url))
+    try:
+        store = OnlineStateStore(database)
+        for name in (gone, kept):
+            store.save_app(_app(name), {"paused": False, "seq": 1, "segments": {}})
+            store.add_decisions([Decision(id=f"{name}-1", app=name, segment="*", kind="pause",
+                                          time=1.0)])
+        store.delete_app(gone)
+        store.delete_app(f"{gone}-never-existed")  # nothing to do, no error
+        names = {config.name for config, _ in store.load_apps()}
+        assert gone not in names and kept in names
+        assert store.load_decisions(gone, limit=10) == []
+        assert [d.id for d in store.load_decisions(kept, limit=10)] == [f"{kept}-1"]
+    finally:
+        database.dispose()

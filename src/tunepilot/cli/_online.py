@@ -128,7 +128,7 @@ def call_server(method: str, path: str, *, url: str | None = None, params: dict[
         hint = "; set TUNEPILOT_TOKEN" if response.status_code == 401 else ""
         raise ClientError(f"{method} {PREFIX}{path}: {response.status_code} {detail}{hint}",
                           status=response.status_code)
-    return response.json()
+    return response.json() if response.content else None
 
 
 def _fail(exc: TunepilotError) -> typer.Exit:
@@ -220,10 +220,26 @@ def _control(action: str) -> Any:
     return command
 
 
+def delete_command(
+    app: Annotated[str, typer.Argument(help="Application name.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Delete an application with its state and decisions (abort its rollout first)."""
+    if not yes:
+        typer.confirm(f"Delete application {app!r} with all its decisions?", abort=True)
+    try:
+        call_server("DELETE", f"/apps/{app}", url=url)
+    except TunepilotError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"deleted {app}")
+
+
 online_app.command("simulate")(simulate_command)
 online_app.command("worlds")(worlds_command)
 online_app.command("apps")(apps_command)
 online_app.command("decisions")(decisions_command)
 online_app.command("rollout")(rollout_command)
+online_app.command("delete")(delete_command)
 for _action in ("pause", "resume", "abort"):
     online_app.command(_action)(_control(_action))

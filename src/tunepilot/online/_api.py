@@ -119,6 +119,22 @@ def replace_online_app(app: AppName, config: AppConfig, service: ServiceDep) -> 
     return _json(config.model_dump(mode="json"))
 
 
+@online_router.delete("/apps/{app}", status_code=204, summary="Delete an application")
+def delete_online_app(app: AppName, service: ServiceDep) -> Response:
+    """Delete the application, its state and its decisions; its name can be used again.
+
+    Refused with 409 while a rollout is running or paused (abort it first), or when the
+    application is declared in the online config file (it would come back at restart).
+    """
+    _known(service, app)
+    with service.collector.lock:
+        try:
+            service.optimizer.remove_app(app)
+        except ConflictError as exc:
+            raise HTTPException(409, str(exc)) from None
+    return Response(status_code=204)
+
+
 @online_router.get("/apps/{app}", summary="An application: config, split, leaders, rollouts, windows")
 def get_app(app: AppName, service: ServiceDep) -> Response:
     _known(service, app)

@@ -223,6 +223,33 @@ class OnlineOptimizer:
         self._resplit(entry)
         self._save(entry)
 
+    def remove_app(self, app: str) -> None:
+        """Delete an application with its state and decisions, here and in the state store.
+
+        Its events are refused (``unknown_app``) from then on, and its name can be
+        used again for a new application.
+
+        Raises:
+            NotFoundError: no such application.
+            ConflictError: a rollout is running or paused (reason ``rollout_active``:
+                abort it first), or the app is declared in the config file the
+                optimizer started from (reason ``declared_in_config``: it would come
+                back at the next start).
+        """
+        entry = self._app(app)
+        if app in self.config.apps:
+            raise ConflictError(f"application {app!r} is declared in the online config file; "
+                                "remove it there and restart instead", reason="declared_in_config")
+        active = sorted(name for name, seg in entry.segments.items()
+                        if seg.rollout is not None and seg.rollout.active)
+        if active:
+            raise ConflictError(f"application {app!r} has a rollout in segment "
+                                f"{', '.join(repr(n) for n in active)}; abort it first",
+                                reason="rollout_active")
+        if self.state is not None:
+            self.state.delete_app(app)
+        del self._apps[app]
+
     # -- events ---------------------------------------------------------------
 
     def ingest(self, events: Sequence[Event]) -> None:

@@ -28,6 +28,9 @@ class StateStore(Protocol):
     def save_app(self, app: AppConfig, state: dict[str, Any]) -> None:
         """Create or replace one app's config and state."""
 
+    def delete_app(self, app: str) -> None:
+        """Remove one app, its state and its decisions (nothing if there is no such app)."""
+
     def add_decisions(self, decisions: Sequence[Decision]) -> None:
         """Append decisions."""
 
@@ -57,6 +60,10 @@ class MemoryStateStore:
 
     def save_app(self, app: AppConfig, state: dict[str, Any]) -> None:
         self._apps[app.name] = (app.model_dump_json(), json.dumps(state))
+
+    def delete_app(self, app: str) -> None:
+        self._apps.pop(app, None)
+        self._decisions.pop(app, None)
 
     def add_decisions(self, decisions: Sequence[Decision]) -> None:
         for decision in decisions:

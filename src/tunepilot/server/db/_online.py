@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from tunepilot.online import AppConfig, Decision
 from tunepilot.server.db._engine import Database
@@ -48,6 +48,12 @@ class OnlineStateStore:
             else:
                 row.config = config
                 row.state = state
+
+    def delete_app(self, app: str) -> None:
+        # One transaction: the app never disappears with its decisions left behind.
+        with self.database.session() as session:
+            session.execute(delete(OnlineDecision).where(OnlineDecision.app == app))
+            session.execute(delete(OnlineApp).where(OnlineApp.name == app))
 
     def add_decisions(self, decisions: Sequence[Decision]) -> None:
         if not decisions:
