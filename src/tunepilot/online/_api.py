@@ -8,6 +8,7 @@ the same token check as every other route.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -57,6 +58,16 @@ def _json(data: Any, status_code: int = 200) -> Response:
 def _known(service: OnlineService, app: str) -> None:
     if app not in service.optimizer.apps():
         raise HTTPException(404, f"no application {app!r}; create it with POST {ONLINE_PREFIX}/apps")
+
+
+def _change(service: OnlineService, app: str, change: Callable[[], None]) -> None:
+    """Apply ``change`` to a known app between event batches; a conflict answers 409."""
+    _known(service, app)
+    with service.collector.lock:
+        try:
+            change()
+        except ConflictError as exc:
+            raise HTTPException(409, str(exc)) from None
 
 
 def _batch_response(result: BatchResult) -> Response:
@@ -110,12 +121,7 @@ def replace_online_app(app: AppName, config: AppConfig, service: ServiceDep) -> 
     """
     if config.name != app:
         raise HTTPException(422, f"the body names application {config.name!r}, the path {app!r}")
-    _known(service, app)
-    with service.collector.lock:
-        try:
-            service.optimizer.add_app(config)
-        except ConflictError as exc:
-            raise HTTPException(409, str(exc)) from None
+    _change(service, app, lambda: service.optimizer.add_app(config))
     return _json(config.model_dump(mode="json"))
 
 
@@ -126,12 +132,7 @@ def delete_online_app(app: AppName, service: ServiceDep) -> Response:
     Refused with 409 while a rollout is running or paused (abort it first), or when the
     application is declared in the online config file (it would come back at restart).
     """
-    _known(service, app)
-    with service.collector.lock:
-        try:
-            service.optimizer.remove_app(app)
-        except ConflictError as exc:
-            raise HTTPException(409, str(exc)) from None
+    _change(service, app, lambda: service.optimizer.remove_app(app))
     return Response(status_code=204)
 
 
