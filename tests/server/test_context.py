@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import optuna
 import pytest
+from optuna.trial import TrialState
 
 from tunepilot.server import Settings
 from tunepilot.server._context import ServerContext
@@ -44,3 +46,34 @@ def test_a_failed_computation_is_not_kept(ctx: ServerContext) -> None:
     with pytest.raises(ValueError, match="not yet"):
         ctx.computed("k", fail)
     assert ctx.computed("k", lambda: 42) == 42
+
+
+def _study(ctx: ServerContext, name: str) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(study_name=name, storage=ctx.storage)
+
+
+def test_study_trials_follow_new_and_finishing_trials(ctx: ServerContext) -> None:
+    study = _study(ctx, "polled")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    sid = study._study_id
+    assert [t.state for t in ctx.study_trials(sid, "polled")] == [TrialState.COMPLETE] * 3
+    running = study.ask()
+    running.suggest_float("x", 0, 1)
+    seen = ctx.study_trials(sid, "polled")
+    assert [t.state for t in seen][3:] == [TrialState.RUNNING]
+    study.tell(running, 0.25)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    seen = ctx.study_trials(sid, "polled")
+    assert len(seen) == 6 and all(t.state == TrialState.COMPLETE for t in seen)
+    assert seen[3].value == 0.25
+
+
+def test_a_study_deleted_and_made_again_is_read_afresh(ctx: ServerContext) -> None:
+    old = _study(ctx, "again")
+    old.optimize(lambda t: 1.0 + t.suggest_float("x", 0, 1) * 0, n_trials=4)
+    assert [t.value for t in ctx.study_trials(old._study_id, "again")] == [1.0] * 4
+    optuna.delete_study(study_name="again", storage=ctx.storage)
+    new = _study(ctx, "again")  # SQLite may give it the same id
+    new.optimize(lambda t: 2.0 + t.suggest_float("x", 0, 1) * 0, n_trials=5)
+    assert [t.value for t in ctx.study_trials(new._study_id, "again")] == [2.0] * 5

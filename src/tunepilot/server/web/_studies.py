@@ -74,7 +74,7 @@ class StudyView:
         self.storage = storage
         self.directions = storage.get_study_directions(study_id)
         self.user_attrs = storage.get_study_user_attrs(study_id)
-        self.trials = storage.get_all_trials(study_id, deepcopy=False)
+        self.trials = ctx.study_trials(study_id, self.name)
         self.maximize = self.directions[0] == StudyDirection.MAXIMIZE
         self.goal = "maximize" if self.maximize else "minimize"
 
