@@ -57,7 +57,7 @@ def test_the_reason_names_the_agent(client: TestClient, db_url: str) -> None:
     lost = client.post(f"/api/v1/sweeps/{sid}/suggest", json={"agent": "gpu-7:4242"}).json()
     ctx, runs = _reaper(db_url, heartbeat_interval=1.0)
     try:
-        assert runs.reap(now=utcnow() + timedelta(seconds=5)) == [lost["run_id"]]
+        assert lost["run_id"] in runs.reap(now=utcnow() + timedelta(seconds=5))  # PostgreSQL is shared
         reason = client.get(f"/api/v1/runs/{lost['run_id']}").json()["fail_reason"]
         assert reason.startswith("lost: no heartbeat from agent gpu-7:4242 for ")
     finally:

@@ -91,7 +91,9 @@ class AnalysisService:
         with self.ctx.db.session() as session:
             sweep = repository.get_sweep(session, sweep_id)
             study_name = sweep.study_name
-        study = optuna.load_study(study_name=study_name, storage=self.ctx.storage)
+        # Read incrementally: a dashboard asks again every 30 s.
+        study_id = self.ctx.storage.get_study_id_from_name(study_name)
+        study = self.ctx.study_reader(study_id, study_name)
         completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(completed) < 2:
             raise ConflictError(

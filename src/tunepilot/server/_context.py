@@ -12,12 +12,13 @@ from typing import Any
 import optuna
 
 from tunepilot.exceptions import SearchSpaceError
-from tunepilot.server._samplers import build_sweep_sampler
 from tunepilot.server._locks import SweepLocks
+from tunepilot.server._samplers import build_sweep_sampler
 from tunepilot.server._settings import Settings
 from tunepilot.server.db import Database, check_database, make_storage
 from tunepilot.server.db._models import utcnow
 from tunepilot.space import SweepConfig
+
 
 @dataclass
 class ServerContext:
@@ -91,7 +92,11 @@ class ServerContext:
         return value
 
     def study_trials(self, study_id: int, name: str) -> list[optuna.trial.FrozenTrial]:
-        """Every trial of a study, read incrementally for views that poll it.
+        """Every trial of a study, read incrementally (see :meth:`study_reader`)."""
+        return self.study_reader(study_id, name).get_trials(deepcopy=False)
+
+    def study_reader(self, study_id: int, name: str) -> optuna.Study:
+        """The study, kept for views that read it again and again; for reading only.
 
         Optuna's study over an RDB storage keeps finished trials (which never change)
         and reads only new and unfinished ones on later calls: a dashboard polling a
@@ -105,17 +110,15 @@ class ServerContext:
             study = self._readers.get(key)
             if study is not None:
                 self._readers.move_to_end(key)
-        if study is not None:
-            trials = study.get_trials(deepcopy=False)
-            if self._still_current(study_id, trials):
-                return trials
+        if study is not None and self._still_current(study_id, study.get_trials(deepcopy=False)):
+            return study
         study = optuna.load_study(study_name=name, storage=self.storage)
         with self._guard:
             self._readers[key] = study
             self._readers.move_to_end(key)
             while len(self._readers) > self.READERS_KEPT:
                 self._readers.popitem(last=False)
-        return study.get_trials(deepcopy=False)
+        return study
 
     def _still_current(self, study_id: int, trials: list[optuna.trial.FrozenTrial]) -> bool:
         # The first and the last kept trial must still be there, the same trials. A few

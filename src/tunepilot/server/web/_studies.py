@@ -159,7 +159,7 @@ class StudyView:
             )
 
         def compute() -> dict[str, float]:
-            study = optuna.load_study(study_name=self.name, storage=self.storage)
+            study = self.ctx.study_reader(self.id, self.name)
             try:
                 importances = optuna.importance.get_param_importances(
                     study, target=(lambda t: t.values[0]) if len(self.directions) > 1 else None
