@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from tunepilot.server import Settings, create_app
 from tunepilot.server.db import make_storage
 from tunepilot.server.web import CSP, CSP_WEBGL
+from tunepilot.server.web._studies import list_studies
 
 CONFIG = {"method": "random", "metric": {"name": "loss", "goal": "minimize"},
           "parameters": {"lr": {"min": 0.001, "max": 0.1}, "opt": {"values": ["adam", "sgd"]}}}
@@ -154,8 +155,12 @@ def test_studies_without_a_sweep_are_listed_read_only(
         trial.set_user_attr("llm.prompt_tokens", 100)
         trial.report(i / 2, step=0)
         study.tell(trial, float(i))
+    optuna.create_study(study_name=f"{name}-empty", storage=storage)
     listing = ui.get("/ui/studies").text
     assert name in listing and f"tunepilot-sweep-{sweep_id}" not in listing
+    listed = {s["name"]: s for s in list_studies(ui.app.state.tunepilot)}  # type: ignore[attr-defined]
+    assert listed[name]["n_trials"] == 3 and listed[name]["best_value"] == 2
+    assert listed[f"{name}-empty"]["n_trials"] == 0 and listed[f"{name}-empty"]["best_value"] is None
     study_id = study._study_id
     overview = ui.get(f"/ui/studies/{study_id}").text
     assert 'data-stat="total">3<' in overview and "/sweeps/" not in overview.split("<main>")[1]

@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tunepilot.exceptions import ConflictError, NotFoundError
 from tunepilot.server._context import ServerContext
@@ -37,14 +37,23 @@ def _sweep_studies(ctx: ServerContext) -> set[str]:
         return set(session.scalars(select(Sweep.study_name)))
 
 
+def _trial_counts(ctx: ServerContext) -> dict[int, int]:
+    # One grouped count over Optuna's trials table: RDBStorage.get_n_trials reads
+    # every trial of the study to count them.
+    with ctx.storage.engine.connect() as connection:
+        rows = connection.execute(text("SELECT study_id, COUNT(*) FROM trials GROUP BY study_id"))
+        return {int(study_id): int(count) for study_id, count in rows}
+
+
 def list_studies(ctx: ServerContext) -> list[dict[str, Any]]:
     """Every study in the database that is not a sweep's, by name."""
     taken = _sweep_studies(ctx)
+    counts = _trial_counts(ctx)
     out = []
     for study in ctx.storage.get_all_studies():
         if study.study_name in taken or "tunepilot.sweep_id" in study.user_attrs:
             continue
-        n_trials = ctx.storage.get_n_trials(study._study_id)
+        n_trials = counts.get(study._study_id, 0)
         best: float | None = None
         if len(study.directions) == 1:
             try:
