@@ -316,8 +316,16 @@ def test_ctrl_c_stores_the_running_trial_and_exits_cleanly(tmp_path: Path) -> No
     deadline = time.monotonic() + 60
     while not (tmp_path / "started").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    started = (tmp_path / "started").exists()
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    try:
+        out, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()  # closes the pipes too
+        pytest.fail(f"tunepilot run did not exit within 60 s of Ctrl-C (objective started: "
+                    f"{started}); stdout: {out[-2000:]!r}; stderr: {err[-2000:]!r}")
+    assert started, "the objective never started within 60 s"
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert "interrupted: finished trials are stored in" in err
