@@ -77,3 +77,15 @@ def test_a_study_deleted_and_made_again_is_read_afresh(ctx: ServerContext) -> No
     new = _study(ctx, "again")  # SQLite may give it the same id
     new.optimize(lambda t: 2.0 + t.suggest_float("x", 0, 1) * 0, n_trials=5)
     assert [t.value for t in ctx.study_trials(new._study_id, "again")] == [2.0] * 5
+
+
+def test_importance_of_a_study_made_again_is_not_the_old_answer(ctx: ServerContext) -> None:
+    from tunepilot.server.web._studies import StudyView
+
+    old = _study(ctx, "imp")
+    old.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    assert StudyView(ctx, old._study_id).importance()["importances"] == {"x": 1.0}
+    optuna.delete_study(study_name="imp", storage=ctx.storage)
+    new = _study(ctx, "imp")  # SQLite may give it the same id; same name, same count
+    new.optimize(lambda t: t.suggest_float("y", 0, 1), n_trials=3)
+    assert StudyView(ctx, new._study_id).importance()["importances"] == {"y": 1.0}

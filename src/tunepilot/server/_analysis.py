@@ -118,6 +118,6 @@ class AnalysisService:
         # Completed trials never change, so the study, the evaluator and how many trials
         # are complete name the answer: a dashboard polling an unchanged sweep costs nothing.
         key = ("importance", study_name, evaluator, len(completed),
-               max(t.number for t in completed))
+               max(t.number for t in completed), completed[0].datetime_start)
         return {"sweep_id": sweep_id, "evaluator": evaluator,
                 "importances": dict(self.ctx.computed(key, compute))}

@@ -178,8 +178,10 @@ class StudyView:
                                     reason="importance_unavailable") from None
             return {k: float(v) for k, v in importances.items()}
 
-        # Completed trials never change: the study and how many there are name the answer.
-        key = ("importance", self.id, self.name, len(done), max(t.number for t in done))
+        # Completed trials never change: the study (its first trial's start tells a study
+        # made again under the same id and name) and how many there are name the answer.
+        key = ("importance", self.id, self.name, len(done), max(t.number for t in done),
+               done[0].datetime_start)
         return {"sweep_id": None, "evaluator": "default",
                 "importances": dict(self.ctx.computed(key, compute))}
 
