@@ -309,8 +309,12 @@ def test_ctrl_c_stores_the_running_trial_and_exits_cleanly(tmp_path: Path) -> No
             time.sleep(60)
             return 0.0
     """, n_trials=3)
+    # Python's own Ctrl-C handler, as in a terminal: a test run started as a background
+    # job of a script inherits SIGINT ignored, and the child would inherit that too.
+    child = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "from tunepilot.cli import main; main()")
     process = subprocess.Popen(
-        [sys.executable, "-c", "from tunepilot.cli import main; main()", "run", str(spec)],
+        [sys.executable, "-c", child, "run", str(spec)],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 60
