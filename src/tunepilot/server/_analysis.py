@@ -2,16 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from tunepilot.exceptions import ConflictError
 from tunepilot.server._context import ServerContext
 from tunepilot.server.db import Run, repository
 
 Evaluator = Literal["default", "fanova", "ped_anova"]
+
+
+def param_importances(
+    ctx: ServerContext,
+    study_id: int,
+    name: str,
+    completed: Sequence[FrozenTrial],
+    *,
+    evaluator: Evaluator = "default",
+    target: Callable[[FrozenTrial], float] | None = None,
+) -> dict[str, float]:
+    """Optuna's parameter importance over a study's ``completed`` trials, computed once.
+
+    Completed trials never change, so the study (its first completed trial's start
+    tells a study made again under the same id and name), the evaluator and how many
+    trials are complete name the answer: a dashboard polling an unchanged study costs
+    nothing.
+
+    Raises:
+        ConflictError: Optuna cannot compute it (``importance_unavailable``).
+    """
+
+    def compute() -> dict[str, float]:
+        chosen: optuna.importance.BaseImportanceEvaluator | None = None
+        if evaluator == "fanova":
+            chosen = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        elif evaluator == "ped_anova":
+            chosen = optuna.importance.PedAnovaImportanceEvaluator()
+        try:
+            importances = optuna.importance.get_param_importances(
+                ctx.study_reader(study_id, name), evaluator=chosen, target=target)
+        except (ValueError, RuntimeError, ImportError) as exc:
+            raise ConflictError(
+                f"cannot compute parameter importance: {exc}", reason="importance_unavailable"
+            ) from None
+        return {k: float(v) for k, v in importances.items()}
+
+    key = ("importance", study_id, name, evaluator, target is not None, len(completed),
+           max(t.number for t in completed), completed[0].datetime_start)
+    return dict(ctx.computed(key, compute))
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -100,24 +141,6 @@ class AnalysisService:
                 f"parameter importance needs at least 2 finished runs with the metric; "
                 f"sweep {sweep_id} has {len(completed)}", reason="not_enough_runs",
             )
-
-        def compute() -> dict[str, float]:
-            chosen: optuna.importance.BaseImportanceEvaluator | None = None
-            if evaluator == "fanova":
-                chosen = optuna.importance.FanovaImportanceEvaluator(seed=0)
-            elif evaluator == "ped_anova":
-                chosen = optuna.importance.PedAnovaImportanceEvaluator()
-            try:
-                importances = optuna.importance.get_param_importances(study, evaluator=chosen)
-            except (ValueError, RuntimeError, ImportError) as exc:
-                raise ConflictError(
-                    f"cannot compute parameter importance: {exc}", reason="importance_unavailable"
-                ) from None
-            return {k: float(v) for k, v in importances.items()}
-
-        # Completed trials never change, so the study, the evaluator and how many trials
-        # are complete name the answer: a dashboard polling an unchanged sweep costs nothing.
-        key = ("importance", study_name, evaluator, len(completed),
-               max(t.number for t in completed), completed[0].datetime_start)
-        return {"sweep_id": sweep_id, "evaluator": evaluator,
-                "importances": dict(self.ctx.computed(key, compute))}
+        importances = param_importances(self.ctx, study_id, study_name, completed,
+                                        evaluator=evaluator)
+        return {"sweep_id": sweep_id, "evaluator": evaluator, "importances": importances}

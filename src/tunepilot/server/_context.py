@@ -93,7 +93,7 @@ class ServerContext:
 
     def study_trials(self, study_id: int, name: str) -> list[optuna.trial.FrozenTrial]:
         """Every trial of a study, read incrementally (see :meth:`study_reader`)."""
-        return self.study_reader(study_id, name).get_trials(deepcopy=False)
+        return self._read(study_id, name)[1]
 
     def study_reader(self, study_id: int, name: str) -> optuna.Study:
         """The study, kept for views that read it again and again; for reading only.
@@ -105,25 +105,30 @@ class ServerContext:
         database (its first or last trial gone or different: the study was deleted
         and its id and name used again) is dropped and the study read afresh.
         """
+        return self._read(study_id, name)[0]
+
+    def _read(self, study_id: int, name: str) -> tuple[optuna.Study, list[optuna.trial.FrozenTrial]]:
         key = (study_id, name)
         with self._guard:
             study = self._readers.get(key)
             if study is not None:
                 self._readers.move_to_end(key)
-        if study is not None and self._still_current(study_id, study.get_trials(deepcopy=False)):
-            return study
+        if study is not None:
+            trials = study.get_trials(deepcopy=False)
+            if self._still_current(study_id, trials):
+                return study, trials
         study = optuna.load_study(study_name=name, storage=self.storage)
         with self._guard:
             self._readers[key] = study
             self._readers.move_to_end(key)
             while len(self._readers) > self.READERS_KEPT:
                 self._readers.popitem(last=False)
-        return study
+        return study, study.get_trials(deepcopy=False)
 
     def _still_current(self, study_id: int, trials: list[optuna.trial.FrozenTrial]) -> bool:
         # The first and the last kept trial must still be there, the same trials. A few
         # one-row queries: RDBStorage.get_n_trials would read every trial.
-        for kept in {id(t): t for t in trials[:1] + trials[-1:]}.values():
+        for kept in trials[:1] + trials[1:][-1:]:
             try:
                 trial_id = self.storage.get_trial_id_from_study_id_trial_number(
                     study_id, kept.number)

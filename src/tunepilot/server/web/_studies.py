@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import select, text
 
 from tunepilot.exceptions import ConflictError, NotFoundError
+from tunepilot.server._analysis import param_importances
 from tunepilot.server._context import ServerContext
 from tunepilot.server.db import Sweep
 from tunepilot.server.web._sweeps import (
@@ -166,24 +166,10 @@ class StudyView:
                 f"parameter importance needs at least 2 completed trials; study {self.name!r} "
                 f"has {len(done)}", reason="not_enough_runs",
             )
-
-        def compute() -> dict[str, float]:
-            study = self.ctx.study_reader(self.id, self.name)
-            try:
-                importances = optuna.importance.get_param_importances(
-                    study, target=(lambda t: t.values[0]) if len(self.directions) > 1 else None
-                )
-            except (ValueError, RuntimeError, ImportError) as exc:
-                raise ConflictError(f"cannot compute parameter importance: {exc}",
-                                    reason="importance_unavailable") from None
-            return {k: float(v) for k, v in importances.items()}
-
-        # Completed trials never change: the study (its first trial's start tells a study
-        # made again under the same id and name) and how many there are name the answer.
-        key = ("importance", self.id, self.name, len(done), max(t.number for t in done),
-               done[0].datetime_start)
-        return {"sweep_id": None, "evaluator": "default",
-                "importances": dict(self.ctx.computed(key, compute))}
+        importances = param_importances(
+            self.ctx, self.id, self.name, done,
+            target=(lambda t: t.values[0]) if len(self.directions) > 1 else None)
+        return {"sweep_id": None, "evaluator": "default", "importances": importances}
 
     def llm(self, *, page: int) -> dict[str, Any]:
         rows = [
