@@ -15,7 +15,6 @@ set of candidates being explored, and at most one rollout. Every ``step``:
 from __future__ import annotations
 
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,87 +28,19 @@ from tunepilot.online._analyzers import (
     drift,
     robust_z,
 )
+from tunepilot.online._appstate import MAX_DECISIONS, AppState, SegmentState
 from tunepilot.online._config import AppConfig, OnlineConfig
 from tunepilot.online._decisions import Decision, DecisionKind, GateResult, Rollout
 from tunepilot.online._events import Event
 from tunepilot.online._rollout import judge
 from tunepilot.online._state import StateStore
-from tunepilot.online._strategies import SegmentView, Strategy, make_strategy
+from tunepilot.online._strategies import SegmentView, make_strategy
 from tunepilot.online._tuning import Tuner
-from tunepilot.online._windows import Windows
 
 __all__ = ["OnlineOptimizer"]
 
 #: Call events remembered per app so that late feedback finds its call's segment and time.
 MAX_ORIGINS = 200_000
-#: Decisions kept in memory per app (all of them go to the state store).
-MAX_DECISIONS = 5_000
-
-
-class _Segment:
-    __slots__ = ("incumbent", "eliminated", "rollout", "explore", "last_guard", "reference",
-                 "last_drift", "last_anomaly", "strategy", "split", "history",
-                 "last_constraints")
-
-    def __init__(self, incumbent: str, strategy: Strategy) -> None:
-        self.incumbent = incumbent
-        self.eliminated: dict[str, float] = {}
-        self.rollout: Rollout | None = None
-        self.explore: dict[str, float] = {}
-        self.last_guard: float | None = None
-        self.reference: list[float] = []
-        self.last_drift: float | None = None
-        self.last_anomaly: float | None = None
-        self.last_constraints: float | None = None
-        self.strategy = strategy
-        self.split: dict[str, float] = {incumbent: 1.0}
-        self.history: list[str] = []
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "incumbent": self.incumbent, "eliminated": self.eliminated,
-            "rollout": self.rollout.model_dump(mode="json") if self.rollout else None,
-            "explore": self.explore, "last_guard": self.last_guard,
-            "reference": self.reference[-512:], "history": self.history[-20:],
-        }
-
-    def load(self, data: dict[str, Any]) -> None:
-        self.incumbent = data["incumbent"]
-        self.eliminated = {k: float(v) for k, v in data.get("eliminated", {}).items()}
-        rollout = data.get("rollout")
-        self.rollout = Rollout.model_validate(rollout) if rollout else None
-        self.explore = {k: float(v) for k, v in data.get("explore", {}).items()}
-        self.last_guard = data.get("last_guard")
-        self.reference = list(data.get("reference", []))
-        self.history = list(data.get("history", []))
-
-
-class _App:
-    def __init__(self, config: AppConfig) -> None:
-        policy = config.policy
-        self.config = config
-        self.windows = Windows(bucket_s=policy.bucket_s, window_s=policy.window_s,
-                               retention_s=policy.retention_s)
-        self.segments: dict[str, _Segment] = {}
-        self.paused = False
-        self.seq = 0
-        self.decisions: deque[Decision] = deque(maxlen=MAX_DECISIONS)
-        self.origins: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self.split: dict[str, float] = {config.baseline: 1.0}
-        self.unknown_variant = 0
-        self.orphan_feedback = 0
-        self.tuner: Tuner | None = None
-        self.last_analysis: float | None = None
-        self.variant_ids = {v.id for v in config.variants}
-        # Newest call time per (segment, variant): a gate needs the candidate served now.
-        self.last_call: dict[tuple[str, str], float] = {}
-
-    def segment(self, name: str) -> _Segment:
-        seg = self.segments.get(name)
-        if seg is None:
-            seg = self.segments[name] = _Segment(self.config.baseline,
-                                                 make_strategy(self.config.policy.strategy))
-        return seg
 
 
 class OnlineOptimizer:
@@ -140,7 +71,7 @@ class OnlineOptimizer:
         self.seed = seed
         self.state = state
         self._rng = np.random.default_rng(seed)
-        self._apps: dict[str, _App] = {}
+        self._apps: dict[str, AppState] = {}
         self.unknown_app = 0
         stored: dict[str, tuple[AppConfig, dict[str, Any]]] = {}
         if state is not None:
@@ -154,8 +85,8 @@ class OnlineOptimizer:
 
     # -- apps -----------------------------------------------------------------
 
-    def _install(self, config: AppConfig, *, persist: bool) -> _App:
-        entry = _App(config)
+    def _install(self, config: AppConfig, *, persist: bool) -> AppState:
+        entry = AppState(config)
         if config.policy.tune:
             entry.tuner = Tuner(config, seed=self.seed)
         self._apps[config.name] = entry
@@ -163,7 +94,7 @@ class OnlineOptimizer:
             self._save(entry)
         return entry
 
-    def _restore(self, entry: _App, data: dict[str, Any]) -> None:
+    def _restore(self, entry: AppState, data: dict[str, Any]) -> None:
         entry.paused = bool(data.get("paused", False))
         entry.seq = int(data.get("seq", 0))
         for name, seg_data in data.get("segments", {}).items():
@@ -174,7 +105,7 @@ class OnlineOptimizer:
                                                                       limit=MAX_DECISIONS)))
         self._resplit(entry)
 
-    def _save(self, entry: _App) -> None:
+    def _save(self, entry: AppState) -> None:
         if self.state is None:
             return
         self.state.save_app(entry.config, {
@@ -182,7 +113,7 @@ class OnlineOptimizer:
             "segments": {name: seg.to_json() for name, seg in entry.segments.items()},
         })
 
-    def _app(self, app: str) -> _App:
+    def _app(self, app: str) -> AppState:
         entry = self._apps.get(app)
         if entry is None:
             raise NotFoundError(f"no online app named {app!r}; known apps: "
@@ -418,7 +349,7 @@ class OnlineOptimizer:
                 self._save(entry)
         return made
 
-    def _record(self, entry: _App, segment: str, kind: DecisionKind, now: float, *,
+    def _record(self, entry: AppState, segment: str, kind: DecisionKind, now: float, *,
                 variant: str | None = None, baseline: str | None = None,
                 verdict: Any = None, reason: str = "",
                 evidence: dict[str, Any] | None = None) -> Decision:
@@ -432,7 +363,7 @@ class OnlineOptimizer:
             self.state.add_decisions([decision])
         return decision
 
-    def _view(self, entry: _App, name: str, seg: _Segment, now: float) -> SegmentView:
+    def _view(self, entry: AppState, name: str, seg: SegmentState, now: float) -> SegmentView:
         windows = entry.windows
         arms = {v.id: windows.counters(name, v.id) for v in entry.config.variants}
         excluded = {seg.incumbent}
@@ -448,7 +379,7 @@ class OnlineOptimizer:
         return SegmentView(entry.config, name, seg.incumbent, arms, live, now,
                            detail=lambda variant: windows.window(name, variant))
 
-    def _step_segment(self, entry: _App, name: str, seg: _Segment, now: float) -> None:
+    def _step_segment(self, entry: AppState, name: str, seg: SegmentState, now: float) -> None:
         policy = entry.config.policy
         rollout = seg.rollout
         if rollout is not None and rollout.state == "running":
@@ -492,7 +423,7 @@ class OnlineOptimizer:
         else:
             seg.explore = seg.strategy.explore(view, self._rng)
 
-    def _start_rollout(self, entry: _App, name: str, seg: _Segment, variant: str, now: float,
+    def _start_rollout(self, entry: AppState, name: str, seg: SegmentState, variant: str, now: float,
                        *, reason: str, evidence: dict[str, Any]) -> None:
         decision = self._record(entry, name, "promote", now, variant=variant,
                                 baseline=seg.incumbent, reason=reason, evidence=evidence)
@@ -501,7 +432,7 @@ class OnlineOptimizer:
                               started_at=now, step_started_at=now, updated_at=now,
                               decision_id=decision.id, reason=reason)
 
-    def _gate(self, entry: _App, name: str, seg: _Segment, rollout: Rollout, now: float) -> None:
+    def _gate(self, entry: AppState, name: str, seg: SegmentState, rollout: Rollout, now: float) -> None:
         windows, policy = entry.windows, entry.config.policy
         candidate = windows.window(name, rollout.candidate)
         baseline = windows.window(name, rollout.baseline)
@@ -542,7 +473,7 @@ class OnlineOptimizer:
                                 f"no decision after {rollout.inconclusive_in_row} inconclusive gates",
                                 result.evidence)
 
-    def _roll_back(self, entry: _App, name: str, seg: _Segment, now: float, reason: str,
+    def _roll_back(self, entry: AppState, name: str, seg: SegmentState, now: float, reason: str,
                    evidence: dict[str, Any]) -> None:
         policy = entry.config.policy
         rollout = seg.rollout
@@ -559,7 +490,7 @@ class OnlineOptimizer:
         self._record(entry, name, "rollback", now, variant=failed, baseline=back_to,
                      verdict="fail", reason=reason, evidence=evidence)
 
-    def _guard(self, entry: _App, name: str, seg: _Segment, now: float) -> None:
+    def _guard(self, entry: AppState, name: str, seg: SegmentState, now: float) -> None:
         """Check a leader that is not the baseline against the baseline's holdback."""
         windows, policy, app = entry.windows, entry.config.policy, entry.config
         leader, baseline = seg.incumbent, app.baseline
@@ -592,7 +523,7 @@ class OnlineOptimizer:
             return
         self._anomaly(entry, name, seg, now)
 
-    def _anomaly(self, entry: _App, name: str, seg: _Segment, now: float) -> None:
+    def _anomaly(self, entry: AppState, name: str, seg: SegmentState, now: float) -> None:
         policy = entry.config.policy
         if seg.last_anomaly is not None and now < seg.last_anomaly + policy.window_s:
             return
@@ -609,7 +540,7 @@ class OnlineOptimizer:
                          evidence={"metric": "error_rate", "robust_z": z, "value": rates[-1],
                                    "history": rates[:-1]})
 
-    def _tune(self, entry: _App, now: float) -> None:
+    def _tune(self, entry: AppState, now: float) -> None:
         tuner = entry.tuner
         assert tuner is not None
         seg = entry.segment("*") if not entry.config.context else None
@@ -626,7 +557,7 @@ class OnlineOptimizer:
                      evidence={"params": tuner.params(variant.id), "trial": tuner.trial_number(variant.id)})
         self._save(entry)
 
-    def _resplit(self, entry: _App) -> None:
+    def _resplit(self, entry: AppState) -> None:
         app = entry.config
         holdback = app.policy.holdback
         weights_total: dict[str, float] = {}
