@@ -7,7 +7,10 @@ function; then each sampler proposes ``--trials`` more (ask, evaluate, tell) and
 time of each ask is measured. The LLM samplers use an instant fake backend, and the
 time spent inside the backend is subtracted, so what is left is the sampler's own
 work: reading the study, building the prompt, parsing, the prior and the blended
-acquisition. Prompt tokens per call are recorded against N (they should stay flat).
+acquisition, and the blend's trust in the advice, measured on the last 200 trials
+(the history's trials are marked as sampled under the blend's first prior, so that
+their ranks are computed and compared as in a study the blend ran from the start).
+Prompt tokens per call are recorded against N (they should stay flat).
 Medians over repeats; TPE is measured in the same run, on the same histories.
 """
 
@@ -20,7 +23,7 @@ import shlex
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import create_trial
 
-from benchmarks.hpo.__main__ import environment
+from benchmarks.hpo.__main__ import _commit, environment
 from tunepilot import LLMSampler
 from tunepilot.llm import Completion
 from tunepilot.testing import FakeLLM
@@ -65,7 +68,10 @@ def history(n: int, seed: int) -> list[optuna.trial.FrozenTrial]:
     trials = []
     for _ in range(n):
         params = {name: float(rng.rand()) for name in SPACE}
-        trials.append(create_trial(params=params, distributions=SPACE, value=f(params)))
+        trials.append(create_trial(
+            params=params, distributions=SPACE, value=f(params),
+            user_attrs={"llm.prior_version": 0},  # read by the blend's trust only
+        ))
     return trials
 
 
@@ -116,13 +122,13 @@ def main(argv: list[str] | None = None) -> None:
                        "blend_over_tpe": round(med["blend"] / med["tpe"], 3),
                        "llm_over_tpe": round(med["llm"] / med["tpe"], 3),
                        "llm_prompt_tokens_median": statistics.median(tokens) if tokens else None}
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out) if args.out else RESULTS / f"overhead-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "benchmark": "sampler-overhead",
         "command": "python -m benchmarks.overhead " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        **environment(), "trials_per_size": args.trials, "repeats": args.repeats,
+        **environment(), "commit": _commit(), "trials_per_size": args.trials, "repeats": args.repeats,
         "summary": table, "rows": rows,
     }, indent=1))
     print("| history | TPE ms | blend ms | blend/TPE | llm ms | llm/TPE | prompt tokens (llm) |")

@@ -12,17 +12,25 @@ evidence accumulates. Before TPE has ``n_startup_trials`` trials (when plain TPE
 samples at random) a trial is drawn from π with probability β / (β + β₀), else
 uniformly.
 
-β adapts to how useful the advice has been on this study (trust calibration). Let
-AUC be the probability that a completed trial the prior chose beats one chosen
-otherwise (by TPE or at random), shrunk towards ½ while either group is small:
-AUC̃ = ½ + (AUC − ½) · m / (m + 3), m the smaller group's size. Then
+β adapts to how well the advice has predicted this study's results (trust
+calibration). Each trial is given, under the prior it was sampled under (built only
+from proposals made before it ran), its prior rank r ∈ [0, 1]: the share of the
+space that π favours less than the trial's configuration (see ``Prior.rank``). Over
+the last ``TRUST_WINDOW`` completed trials — whichever part chose them: the prior,
+TPE or random startup draws — let C be the concordance of r with the results: the
+probability that of two trials with different values, the better one has the higher
+rank (rank ties count half). With n such trials it is shrunk towards ½:
+C̃ = ½ + (C − ½) · n / (n + 6). Then
 
-    β = β₀ · clip(1 / (1 + m) + 6 (AUC̃ − ½), 0, 3)
+    β = β₀ · clip(1 / (1 + n/2) + 6 (C̃ − ½), 0, 3)
 
-The first term is the benefit of the doubt: full weight before any comparison, fading
-as the prior's trials are compared with the others. Advice has to keep earning its
-weight: trials that win raise β up to 3β₀; advice that neither wins nor loses fades
-to about β₀ / (1 + m); trials that lose drive β to 0, which is plain TPE.
+The first term is the benefit of the doubt: full weight before any evidence, fading
+as trials come in. Advice has to keep earning its weight: when trials the prior
+favours come out better, β rises up to 3β₀; when the prior's ranking says nothing,
+β fades to about β₀ / (1 + n/2); when it ranks them backwards — including trials it
+never chose, such as the random startup draws — β drops to 0, which is plain TPE.
+Because every trial is evidence, advice that is wrong in one direction is caught by
+the startup draws before the prior has spent many trials of its own.
 """
 
 from __future__ import annotations
@@ -45,26 +53,30 @@ from tunepilot.space import SearchSpace
 PRIOR, TPE, RANDOM = "prior", "tpe", "random"
 
 
-def trust(trials: Sequence[FrozenTrial], direction: StudyDirection) -> tuple[float, int]:
-    """(t, m): t = AUC̃ − ½, how trials drawn from the prior rank against the others.
+#: Completed trials (the most recent) that trust is measured on.
+TRUST_WINDOW = 200
 
-    AUC is the probability that a completed trial the prior chose beats one chosen
-    otherwise (ties count half). It is shrunk towards ½ while either group is small:
-    AUC̃ = ½ + (AUC − ½) · m / (m + 3), m the smaller group's size.
+
+def trust(ranks: Sequence[float], values: Sequence[float], direction: StudyDirection) -> tuple[float, int]:
+    """(t, n): t = C̃ − ½, how well prior ranks predicted the values of ``n`` trials.
+
+    C is the probability that of two trials with different values the better one has
+    the higher prior rank (rank ties count half), shrunk towards ½ while there are few
+    trials: C̃ = ½ + (C − ½) · n / (n + 6).
     """
+    n = len(values)
+    if n < 2:
+        return 0.0, n
     sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
-    ours: list[float] = []
-    others: list[float] = []
-    for t in trials:
-        if t.value is None:
-            continue
-        (ours if t.user_attrs.get("llm.blend_part") == PRIOR else others).append(sign * t.value)
-    m = min(len(ours), len(others))
-    if m == 0:
-        return 0.0, 0
-    a, b = np.array(ours)[:, None], np.array(others)[None, :]
-    auc = float(((a > b) + 0.5 * (a == b)).mean())
-    return (auc - 0.5) * m / (m + 3), m
+    y = sign * np.asarray(values, dtype=float)
+    r = np.asarray(ranks, dtype=float)
+    dy = np.sign(y[:, None] - y[None, :])
+    dr = np.sign(r[:, None] - r[None, :])
+    pairs = dy != 0
+    if not pairs.any():
+        return 0.0, n
+    concordance = float(((dy * dr)[pairs] + 1).mean() / 2)
+    return (concordance - 0.5) * n / (n + 6), n
 
 
 class BlendTPESampler(TPESampler):
@@ -137,7 +149,10 @@ class Blender:
         #: Every proposal so far, with the names of its clamped values.
         self.proposals: list[tuple[dict[str, Any], frozenset[str]]] = []
         self.prior: Prior | None = None
+        #: Every prior so far; a trial records the index of the one it was sampled under.
+        self.priors: list[Prior] = []
         self.refreshed_at = -1
+        self._ranks: dict[tuple[int, Any, int], float] = {}
         self._rng = np.random.RandomState(seed)
         self._lock = threading.Lock()
 
@@ -154,35 +169,61 @@ class Blender:
                 (dict(p), frozenset(u)) for p, u in zip(proposals, unknown or [()] * len(proposals))
             ]
             usable = [(p, u) for p, u in self.proposals if space.contains(p)]
-            self.prior = (
-                Prior(space, [p for p, _ in usable], epsilon=self.epsilon, unknown=[u for _, u in usable])
-                if usable else None
-            )
+            if usable:
+                self.prior = Prior(
+                    space, [p for p, _ in usable], epsilon=self.epsilon, unknown=[u for _, u in usable]
+                )
+                self.priors.append(self.prior)
             self.refreshed_at = n_complete
 
     def beta(self, study: Study) -> float:
         if self.prior is None:
             return 0.0
         complete = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
-        t, m = trust(complete, study.direction)
-        return self.beta0 * float(np.clip(1 / (1 + m) + 6 * t, 0, 3))
+        ranks, values = [], []
+        for trial in complete[-TRUST_WINDOW:]:
+            rank = self._rank(trial)
+            if rank is not None and trial.value is not None:
+                ranks.append(rank)
+                values.append(trial.value)
+        t, n = trust(ranks, values, study.direction)
+        return self.beta0 * float(np.clip(1 / (1 + n / 2) + 6 * t, 0, 3))
+
+    def _rank(self, trial: FrozenTrial) -> float | None:
+        """The trial's rank under the prior it was sampled under; None if it had none here."""
+        version = trial.user_attrs.get("llm.prior_version")
+        if not isinstance(version, int) or not 0 <= version < len(self.priors):
+            return None
+        # Trial ids repeat between in-memory storages; the start time tells them apart.
+        key = (trial._trial_id, trial.datetime_start, version)
+        if key in self._ranks:
+            return self._ranks[key]
+        prior = self.priors[version]
+        if any(name not in trial.params for name in prior.space):
+            return None
+        rank = float(prior.rank([trial.params])[0])
+        self._ranks[key] = rank
+        return rank
 
     def sample(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> tuple[dict[str, Any], str, float]:
-        """Parameters for ``trial`` (empty: let the independent sampler draw), the part, β."""
+    ) -> tuple[dict[str, Any], str, float, int]:
+        """Parameters for ``trial`` (empty: let the independent sampler draw), the part, β
+        and the index of the prior in :attr:`priors` it was sampled under."""
         assert self.prior is not None
+        version = len(self.priors) - 1
+        prior = self.priors[version]
         beta = self.beta(study)
         n = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
         if n < self.n_startup_trials:
             with self._lock:
                 draw = self._rng.random_sample()
                 if draw < beta / (beta + self.beta0):
-                    return self.prior.sample(self._rng, 1)[0], PRIOR, beta
-            return {}, RANDOM, beta
+                    return prior.sample(self._rng, 1)[0], PRIOR, beta, version
+            return {}, RANDOM, beta, version
         if beta == 0:  # advice distrusted: plain TPE, at plain TPE's cost
-            return self.tpe.sample_relative(study, trial, search_space), TPE, beta
+            return self.tpe.sample_relative(study, trial, search_space), TPE, beta, version
         params, part = self.tpe.sample_blended(
-            study, trial, search_space, self.prior, beta / n, beta / (beta + self.beta0)
+            study, trial, search_space, prior, beta / n, beta / (beta + self.beta0)
         )
-        return params, part, beta
+        return params, part, beta, version
