@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import optuna
@@ -89,3 +90,27 @@ def test_importance_of_a_study_made_again_is_not_the_old_answer(ctx: ServerConte
     new = _study(ctx, "imp")  # SQLite may give it the same id; same name, same count
     new.optimize(lambda t: t.suggest_float("y", 0, 1), n_trials=3)
     assert StudyView(ctx, new._study_id).importance()["importances"] == {"y": 1.0}
+
+
+def test_the_reading_view_refuses_to_write_on_sqlite(tmp_path: os.PathLike[str]) -> None:
+    from sqlalchemy import text
+
+    from tunepilot.exceptions import DatabaseError
+    from tunepilot.server import upgrade_database
+
+    url = f"sqlite:///{tmp_path}/sweeps.db"
+    upgrade_database(url)
+    context = ServerContext.open(Settings(db=url))
+    try:
+        reading = context.reading()
+        assert reading.db is not context.db and reading.storage is not context.storage
+        assert reading.locks is context.locks and reading._computed is context._computed
+        with pytest.raises(DatabaseError, match="readonly"), reading.db.session() as session:
+            session.execute(text("DELETE FROM tp_sweeps"))
+        with pytest.raises(optuna.exceptions.StorageInternalError):
+            optuna.create_study(study_name="not-here", storage=reading.storage)
+        assert "not-here" not in optuna.get_all_study_names(context.storage)
+        # Sweep studies are loaded for writing whichever view asks first.
+        assert reading.sweep_storage is context.storage
+    finally:
+        context.close()

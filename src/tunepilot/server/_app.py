@@ -106,7 +106,8 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     # The dashboard's pages take a session cookie from its login form instead of a header.
     gate = mount_dashboard(app, settings)
     _add_error_handlers(app)
-    app.add_middleware(TokenAuth, settings=settings, database=ctx.db, gate=gate)
+    # Token lookups only read: on SQLite they must not wait for a writer's lock.
+    app.add_middleware(TokenAuth, settings=settings, database=ctx.reading().db, gate=gate)
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -25,13 +26,18 @@ class ServerContext:
     """One per app: the settings object, session factory, Optuna storage and locks.
 
     Routers mounted later (dashboard, online optimizer) get the same object through
-    ``api.deps``.
+    ``api.deps``; GET requests get :meth:`reading`'s view of it.
     """
 
     settings: Settings
     db: Database
     storage: optuna.storages.RDBStorage
     locks: SweepLocks
+    #: Read-only database and storage (SQLite; see ``db/_engine.py``); None: ``db``, ``storage``.
+    read_db: Database | None = None
+    read_storage: optuna.storages.RDBStorage | None = None
+    #: The storage sweep studies write through, whichever view loads them first.
+    sweep_storage: optuna.storages.RDBStorage | None = None
     started_at: datetime = field(default_factory=utcnow)
     _studies: dict[str, tuple[optuna.Study, SweepConfig]] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -52,9 +58,24 @@ class ServerContext:
         """
         check_database(settings.db_url)
         database = Database(settings.db_url)
+        storage = make_storage(settings.db_url)
+        reading = database.sqlite
         return cls(
-            settings=settings, db=database, storage=make_storage(settings.db_url),
-            locks=SweepLocks(database),
+            settings=settings, db=database, storage=storage, locks=SweepLocks(database),
+            read_db=Database(settings.db_url, read_only=True) if reading else None,
+            read_storage=make_storage(settings.db_url, read_only=True) if reading else None,
+            sweep_storage=storage,
+        )
+
+    def reading(self) -> ServerContext:
+        """This context for a request that only reads: its ``db`` and ``storage`` are the
+        read-only ones, which on SQLite never wait for a writer's lock (and refuse to
+        write). Caches and locks are shared with this context."""
+        if self.read_db is None and self.read_storage is None:
+            return self
+        return dataclasses.replace(
+            self, db=self.read_db or self.db, storage=self.read_storage or self.storage,
+            read_db=None, read_storage=None,
         )
 
     def runtime(
@@ -67,7 +88,10 @@ class ServerContext:
             return cached
         config = parse_config(raw_config)
         sampler = build_sweep_sampler(config) if config.method != "grid" else None
-        study = optuna.load_study(study_name=study_name, storage=self.storage, sampler=sampler)
+        # Loaded once and kept for suggest and tell: always through the writing storage.
+        study = optuna.load_study(
+            study_name=study_name, storage=self.sweep_storage or self.storage, sampler=sampler
+        )
         with self._guard:
             return self._studies.setdefault(sweep_id, (study, config))
 
@@ -148,6 +172,10 @@ class ServerContext:
         """Close every database connection."""
         self.db.dispose()
         self.storage.engine.dispose()
+        if self.read_db is not None:
+            self.read_db.dispose()
+        if self.read_storage is not None:
+            self.read_storage.engine.dispose()
 
 
 def parse_config(data: Any) -> SweepConfig:

@@ -180,3 +180,51 @@ def test_studies_without_a_sweep_are_listed_read_only(
     sweep_study = optuna.load_study(study_name=f"tunepilot-sweep-{sweep_id}", storage=storage)
     assert ui.get(f"/ui/studies/{sweep_study._study_id}").status_code == 404
     assert ui.get("/ui/studies/999999").status_code == 404
+
+
+def test_on_sqlite_reads_answer_while_another_program_holds_the_write_lock(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+    import time
+
+    from tunepilot.server import upgrade_database
+    from tunepilot.server.db import _engine
+
+    path = f"{tmp_path}/sweeps.db"
+    upgrade_database(f"sqlite:///{path}")
+    monkeypatch.setattr(_engine, "SQLITE_TIMEOUT", 2.0)  # writers give up after 2 s here
+    with TestClient(create_app(Settings(db=f"sqlite:///{path}", reaper=False))) as ui:
+        sweep_id, runs = make_sweep(ui, 3)
+        storage = make_storage(f"sqlite:///{path}")
+        study = optuna.create_study(study_name="runner-locked", storage=storage)
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+        storage.engine.dispose()
+        study_id = study._study_id
+        # Another program holds the write lock, as a slow bulk writer does.
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            reads = [
+                "/ui/sweeps", f"/ui/sweeps/{sweep_id}", f"/ui/sweeps/{sweep_id}?tab=runs",
+                f"/ui/api/sweeps/{sweep_id}/live", f"/ui/api/sweeps/{sweep_id}/importance",
+                f"/ui/api/sweeps/{sweep_id}/history", f"/ui/runs/{runs[0]}",
+                "/ui/studies", f"/ui/studies/{study_id}", f"/ui/api/studies/{study_id}/live",
+                f"/ui/api/studies/{study_id}/history", f"/api/v1/sweeps/{sweep_id}",
+                f"/api/v1/sweeps/{sweep_id}/runs", "/health",
+            ]
+            for path_ in reads:
+                started = time.perf_counter()
+                answer = ui.get(path_)
+                took = time.perf_counter() - started
+                assert answer.status_code == 200, (path_, answer.status_code, answer.text[:200])
+                assert took < 1.0, (path_, took)  # no wait for the lock (2 s here, 60 by default)
+            # A write still queues for the lock, and says so when it cannot have it.
+            refused = ui.post(f"/api/v1/sweeps/{sweep_id}/suggest")
+            assert refused.status_code == 503 and "locked" in refused.text, refused.text
+        finally:
+            writer.rollback()
+            writer.close()
+        # The lock released, the write goes through and the next read sees it.
+        assert ui.post(f"/api/v1/sweeps/{sweep_id}/suggest").status_code == 201
+        assert ui.get(f"/ui/api/sweeps/{sweep_id}/live").json()["stats"]["total"] == 4

@@ -14,9 +14,13 @@ from tunepilot.server._sweeps import SweepService
 
 
 def get_context(request: Request) -> ServerContext:
-    """The app's shared context (settings, database, storage, locks)."""
+    """The app's shared context (settings, database, storage, locks).
+
+    A GET or HEAD request only reads: it gets the read-only view, which on SQLite
+    never waits for a writer's lock.
+    """
     context: ServerContext = request.app.state.tunepilot
-    return context
+    return context.reading() if request.method in ("GET", "HEAD") else context
 
 
 ContextDep = Annotated[ServerContext, Depends(get_context)]

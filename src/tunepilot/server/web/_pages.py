@@ -55,7 +55,7 @@ def _auth_on(request: Request) -> bool:
 def _digests(request: Request) -> frozenset[str]:
     ctx = request.app.state.tunepilot
     configured = ctx.settings.auth_token
-    found = set(token_digests(ctx.db))
+    found = set(token_digests(ctx.reading().db))
     if configured:
         found.add(hash_token(configured))
     return frozenset(found)
