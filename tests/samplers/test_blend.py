@@ -158,9 +158,16 @@ def _near(centre: dict[str, float], distance: float) -> dict[str, float]:
 def test_trust_must_be_earned_advice_that_neither_wins_nor_loses_fades():
     blender = _blender_at(OPTIMUM)
     assert blender.beta(_study_with([])) == 10.0  # the benefit of the doubt
-    # Results that the prior's ranking does not predict (all equal): β₀ / (1 + n/2).
-    ties = _study_with([(_near(OPTIMUM, d), 1.0) for d in np.linspace(0.0, 3.0, 12)])
-    assert blender.beta(ties) == pytest.approx(10.0 / 7)
+    # Results that the prior's ranking does not predict (all equal): β fades as the
+    # evidence grows, β₀ / (1 + m/2), but is not switched off.
+    ties = [_study_with([(_near(OPTIMUM, d), 1.0) for d in np.linspace(0.0, 3.0, n)]) for n in (6, 12, 24)]
+    faded = [blender.beta(study) for study in ties]
+    assert 10.0 > faded[0] > faded[1] > faded[2] > 0, faded
+    assert faded[1] < 10.0 / 3, faded
+    # Where π is flat (far from every proposal) it predicts nothing: no evidence,
+    # whatever the results, and the benefit of the doubt stays.
+    far = _study_with([({n: -5.0 + 0.01 * i for n in SPACE}, float(i)) for i in range(12)])
+    assert blender.beta(far) == 10.0
     # Trials nearer the advice come out better: it earns more than β₀.
     good = _study_with([(_near(OPTIMUM, d), d) for d in np.linspace(0.0, 3.0, 12)])
     assert blender.beta(good) > 10.0

@@ -17,19 +17,21 @@ calibration). Each trial is given, under the prior it was sampled under (built o
 from proposals made before it ran), its prior rank r ∈ [0, 1]: the share of the
 space that π favours less than the trial's configuration (see ``Prior.rank``). Over
 the last ``TRUST_WINDOW`` completed trials — whichever part chose them: the prior,
-TPE or random startup draws — let C be the concordance of r with the results: the
-probability that of two trials with different values, the better one has the higher
-rank (rank ties count half). With n such trials it is shrunk towards ½:
-C̃ = ½ + (C − ½) · n / (n + 6). Then
+TPE or random startup draws — every pair whose ranks differ is a prediction: the
+higher-ranked trial should come out better. Let C be the share of k such pairs
+where it did (a tie in value counts half), and m = 2k / (n − 1) the evidence in
+trials (n when π told all n trials apart, 0 when it told none: far from every
+proposal π is flat and predicts nothing). C is shrunk towards ½ while m is small,
+C̃ = ½ + (C − ½) · m / (m + 6), and
 
-    β = β₀ · clip(1 / (1 + n/2) + 6 (C̃ − ½), 0, 3)
+    β = β₀ · clip(1 / (1 + m/2) + 6 (C̃ − ½), 0, 3)
 
 The first term is the benefit of the doubt: full weight before any evidence, fading
-as trials come in. Advice has to keep earning its weight: when trials the prior
-favours come out better, β rises up to 3β₀; when the prior's ranking says nothing,
-β fades to about β₀ / (1 + n/2); when it ranks them backwards — including trials it
-never chose, such as the random startup draws — β drops to 0, which is plain TPE.
-Because every trial is evidence, advice that is wrong in one direction is caught by
+as evidence comes in. Advice has to keep earning its weight: when the trials it
+favours come out better, β rises up to 3β₀; when its ranking says nothing, β fades
+to about β₀ / (1 + m/2); when it ranks results backwards — including trials it never
+chose, such as the random startup draws — β drops to 0, which is plain TPE. Because
+every trial can be evidence, advice that is wrong in one direction can be caught by
 the startup draws before the prior has spent many trials of its own.
 """
 
@@ -57,26 +59,32 @@ PRIOR, TPE, RANDOM = "prior", "tpe", "random"
 TRUST_WINDOW = 200
 
 
-def trust(ranks: Sequence[float], values: Sequence[float], direction: StudyDirection) -> tuple[float, int]:
-    """(t, n): t = C̃ − ½, how well prior ranks predicted the values of ``n`` trials.
+def trust(ranks: Sequence[float], values: Sequence[float], direction: StudyDirection) -> tuple[float, float]:
+    """(t, m): t = C̃ − ½, how well prior ranks predicted the trials' values, on m trials' worth.
 
-    C is the probability that of two trials with different values the better one has
-    the higher prior rank (rank ties count half), shrunk towards ½ while there are few
-    trials: C̃ = ½ + (C − ½) · n / (n + 6).
+    Only pairs of trials whose prior ranks differ are evidence (where π is flat it
+    made no prediction). Of those, C is the share where the trial with the higher rank
+    came out better, a tie in value counting half. ``m = 2k / (n − 1)`` turns the k
+    such pairs among n trials into a number of trials (n when every rank differs, 0
+    when π told none of them apart), and C is shrunk towards ½ while it is small:
+    C̃ = ½ + (C − ½) · m / (m + 6).
     """
     n = len(values)
     if n < 2:
-        return 0.0, n
+        return 0.0, 0.0
     sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
     y = sign * np.asarray(values, dtype=float)
     r = np.asarray(ranks, dtype=float)
-    dy = np.sign(y[:, None] - y[None, :])
-    dr = np.sign(r[:, None] - r[None, :])
-    pairs = dy != 0
-    if not pairs.any():
-        return 0.0, n
-    concordance = float(((dy * dr)[pairs] + 1).mean() / 2)
-    return (concordance - 0.5) * n / (n + 6), n
+    upper = np.triu(np.ones((n, n), dtype=bool), k=1)
+    dr = np.sign(r[:, None] - r[None, :])[upper]
+    dy = np.sign(y[:, None] - y[None, :])[upper]
+    told = dr != 0
+    k = int(told.sum())
+    if k == 0:
+        return 0.0, 0.0
+    concordance = float((dr[told] * dy[told] + 1).mean() / 2)
+    m = 2 * k / (n - 1)
+    return (concordance - 0.5) * m / (m + 6), m
 
 
 class BlendTPESampler(TPESampler):
@@ -186,8 +194,8 @@ class Blender:
             if rank is not None and trial.value is not None:
                 ranks.append(rank)
                 values.append(trial.value)
-        t, n = trust(ranks, values, study.direction)
-        return self.beta0 * float(np.clip(1 / (1 + n / 2) + 6 * t, 0, 3))
+        t, m = trust(ranks, values, study.direction)
+        return self.beta0 * float(np.clip(1 / (1 + m / 2) + 6 * t, 0, 3))
 
     def _rank(self, trial: FrozenTrial) -> float | None:
         """The trial's rank under the prior it was sampled under; None if it had none here."""

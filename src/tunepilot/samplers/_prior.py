@@ -146,27 +146,29 @@ class Prior:
         )
 
     def rank(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """How strongly π favours each configuration: the share of the space it beats.
+        """How strongly π favours each configuration, as a number comparable between priors.
 
-        The fraction of a fixed uniform sample of the space (``REFERENCE_SIZE`` points,
-        drawn once per prior) whose density is below π(x), ties counting half: 1 at
-        the prior's mode, about ½ where π is flat. Unlike π(x) itself it is comparable
-        between priors built from different proposals.
+        The fraction of a fixed reference sample whose density is strictly below π(x).
+        The reference (``REFERENCE_SIZE`` points, drawn once per prior) is half uniform
+        over the space and half drawn from π, so that configurations both far from and
+        near the proposals are told apart. It is exactly 0 wherever π is flat at its
+        floor (far from every proposal, where only the ε uniform mass is left) and
+        near 1 at the prior's mode, whichever prior it is.
         """
         if self._reference is None:
             rng = np.random.RandomState(0)
+            half = REFERENCE_SIZE // 2
             uniform = [
                 {
                     **{p.name: p.from_unit(float(rng.random_sample())) for p in self._numeric},
                     **{p.name: p.choices[rng.randint(len(p.choices))] for p in self._categorical},
                 }
-                for _ in range(REFERENCE_SIZE)
+                for _ in range(half)
             ]
-            self._reference = np.sort(self.log_pdf(uniform))
-        density = self.log_pdf(configs)
-        below = np.searchsorted(self._reference, density, side="left")
-        upto = np.searchsorted(self._reference, density, side="right")
-        return np.asarray((below + upto) / (2 * REFERENCE_SIZE), dtype=float)
+            reference = uniform + self.sample(rng, REFERENCE_SIZE - half)
+            self._reference = np.sort(self.log_pdf(reference))
+        below = np.searchsorted(self._reference, self.log_pdf(configs), side="left")
+        return np.asarray(below / REFERENCE_SIZE, dtype=float)
 
     def sample(self, rng: np.random.RandomState, size: int) -> list[dict[str, Any]]:
         """Draw ``size`` configurations from π."""
