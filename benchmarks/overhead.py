@@ -7,10 +7,7 @@ function; then each sampler proposes ``--trials`` more (ask, evaluate, tell) and
 time of each ask is measured. The LLM samplers use an instant fake backend, and the
 time spent inside the backend is subtracted, so what is left is the sampler's own
 work: reading the study, building the prompt, parsing, the prior and the blended
-acquisition, and the blend's trust in the advice, measured on the last 200 trials
-(the history's trials are marked as sampled under the blend's first prior, so that
-their ranks are computed and compared as in a study the blend ran from the start).
-Prompt tokens per call are recorded against N (they should stay flat).
+acquisition. Prompt tokens per call are recorded against N (they should stay flat).
 Medians over repeats; TPE is measured in the same run, on the same histories.
 """
 
@@ -68,10 +65,7 @@ def history(n: int, seed: int) -> list[optuna.trial.FrozenTrial]:
     trials = []
     for _ in range(n):
         params = {name: float(rng.rand()) for name in SPACE}
-        trials.append(create_trial(
-            params=params, distributions=SPACE, value=f(params),
-            user_attrs={"llm.prior_version": 0},  # read by the blend's trust only
-        ))
+        trials.append(create_trial(params=params, distributions=SPACE, value=f(params)))
     return trials
 
 

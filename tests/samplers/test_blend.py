@@ -133,63 +133,28 @@ def test_clamped_values_do_not_pull_the_prior_onto_the_bounds():
     assert near_bounds < 0.2, near_bounds
 
 
-def _study_with(configs_values: list[tuple[dict[str, float], float]], version: int | None = 0) -> optuna.Study:
+def _study_with(parts_values: list[tuple[str, float]]) -> optuna.Study:
     study = optuna.create_study()
-    attrs = {} if version is None else {"llm.prior_version": version}
-    for params, value in configs_values:
+    for part, value in parts_values:
         study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=SPACE, value=value, user_attrs=attrs))
+            params={"x0": 0.0}, distributions={"x0": SPACE["x0"]}, value=value,
+            user_attrs={"llm.blend_part": part}))
     return study
 
 
-def _blender_at(centre: dict[str, float]) -> Any:
+def test_trust_must_be_earned_advice_that_neither_wins_nor_loses_fades():
     from tunepilot.samplers._blend import Blender
+    from tunepilot.samplers._prior import Prior
     from tunepilot.space import SearchSpace
 
     blender = Blender(beta=10.0, epsilon=0.1, n_startup_trials=10, seed=0)
-    blender.add(SearchSpace.from_optuna(SPACE), [centre], n_complete=0)
-    return blender
-
-
-def _near(centre: dict[str, float], distance: float) -> dict[str, float]:
-    return {n: float(np.clip(v + distance, -5.0, 5.0)) for n, v in centre.items()}
-
-
-def test_trust_must_be_earned_advice_that_neither_wins_nor_loses_fades():
-    blender = _blender_at(OPTIMUM)
+    blender.prior = Prior(SearchSpace.from_optuna(SPACE), [OPTIMUM])
     assert blender.beta(_study_with([])) == 10.0  # the benefit of the doubt
-    # Results that the prior's ranking does not predict (all equal): β fades as the
-    # evidence grows, β₀ / (1 + m/2), but is not switched off.
-    ties = [_study_with([(_near(OPTIMUM, d), 1.0) for d in np.linspace(0.0, 3.0, n)]) for n in (6, 12, 24)]
-    faded = [blender.beta(study) for study in ties]
-    assert 10.0 > faded[0] > faded[1] > faded[2] > 0, faded
-    assert faded[1] < 10.0 / 3, faded
-    # Where π is flat (far from every proposal) it predicts nothing: no evidence,
-    # whatever the results, and the benefit of the doubt stays.
-    far = _study_with([({n: -5.0 + 0.01 * i for n in SPACE}, float(i)) for i in range(12)])
-    assert blender.beta(far) == 10.0
-    # Trials nearer the advice come out better: it earns more than β₀.
-    good = _study_with([(_near(OPTIMUM, d), d) for d in np.linspace(0.0, 3.0, 12)])
-    assert blender.beta(good) > 10.0
-    # Ranked backwards: the advice is switched off.
-    bad = _study_with([(_near(OPTIMUM, d), 10.0 - d) for d in np.linspace(0.0, 3.0, 12)])
-    assert blender.beta(bad) == 0.0
-
-
-def test_trust_counts_trials_the_prior_did_not_choose_and_only_under_their_own_prior():
-    blender = _blender_at(WORST)
-    # Random startup draws alone reveal misleading advice: the nearer WORST, the worse.
-    draws = np.random.RandomState(0).uniform(-5.0, 5.0, (8, D))
-    trials = [({n: float(x) for n, x in zip(SPACE, row)}, 0.0) for row in draws]
-    trials = [(p, sum((p[n] - OPTIMUM[n]) ** 2 for n in SPACE)) for p, _ in trials]
-    assert blender.beta(_study_with(trials)) == 0.0
-    # A trial sampled before any prior (or under a prior this process never had) is no
-    # evidence: it cannot be ranked under advice that did not exist when it ran.
-    assert blender.beta(_study_with(trials, version=None)) == 10.0
-    assert blender.beta(_study_with(trials, version=3)) == 10.0
-    # A later prior does not re-rank trials sampled under an earlier one.
-    from tunepilot.space import SearchSpace
-
-    blender.add(SearchSpace.from_optuna(SPACE), [OPTIMUM], n_complete=8)
-    assert blender.beta(_study_with(trials)) == 0.0
-
+    # The prior's trials tie with the others (AUC ½): β₀ / (1 + m).
+    ties = _study_with([("prior", 1.0), ("random", 1.0)] * 6)
+    assert blender.beta(ties) == pytest.approx(10.0 / 7)
+    # Winning advice earns more than β₀, losing advice is switched off.
+    wins = _study_with([("prior", 0.1 * i) for i in range(6)] + [("random", 5.0 + i) for i in range(6)])
+    assert blender.beta(wins) > 10.0
+    losses = _study_with([("prior", 5.0 + i) for i in range(6)] + [("random", 0.1 * i) for i in range(6)])
+    assert blender.beta(losses) == 0.0

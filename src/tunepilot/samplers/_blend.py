@@ -12,27 +12,17 @@ evidence accumulates. Before TPE has ``n_startup_trials`` trials (when plain TPE
 samples at random) a trial is drawn from π with probability β / (β + β₀), else
 uniformly.
 
-β adapts to how well the advice has predicted this study's results (trust
-calibration). Each trial is given, under the prior it was sampled under (built only
-from proposals made before it ran), its prior rank r ∈ [0, 1]: the share of the
-space that π favours less than the trial's configuration (see ``Prior.rank``). Over
-the last ``TRUST_WINDOW`` completed trials — whichever part chose them: the prior,
-TPE or random startup draws — every pair whose ranks differ is a prediction: the
-higher-ranked trial should come out better. Let C be the share of k such pairs
-where it did (a tie in value counts half), and m = 2k / (n − 1) the evidence in
-trials (n when π told all n trials apart, 0 when it told none: far from every
-proposal π is flat and predicts nothing). C is shrunk towards ½ while m is small,
-C̃ = ½ + (C − ½) · m / (m + 6), and
+β adapts to how useful the advice has been on this study (trust calibration). Let
+AUC be the probability that a completed trial the prior chose beats one chosen
+otherwise (by TPE or at random), shrunk towards ½ while either group is small:
+AUC̃ = ½ + (AUC − ½) · m / (m + 3), m the smaller group's size. Then
 
-    β = β₀ · clip(1 / (1 + m/2) + 6 (C̃ − ½), 0, 3)
+    β = β₀ · clip(1 / (1 + m) + 6 (AUC̃ − ½), 0, 3)
 
-The first term is the benefit of the doubt: full weight before any evidence, fading
-as evidence comes in. Advice has to keep earning its weight: when the trials it
-favours come out better, β rises up to 3β₀; when its ranking says nothing, β fades
-to about β₀ / (1 + m/2); when it ranks results backwards — including trials it never
-chose, such as the random startup draws — β drops to 0, which is plain TPE. Because
-every trial can be evidence, advice that is wrong in one direction can be caught by
-the startup draws before the prior has spent many trials of its own.
+The first term is the benefit of the doubt: full weight before any comparison, fading
+as the prior's trials are compared with the others. Advice has to keep earning its
+weight: trials that win raise β up to 3β₀; advice that neither wins nor loses fades
+to about β₀ / (1 + m); trials that lose drive β to 0, which is plain TPE.
 """
 
 from __future__ import annotations
@@ -55,36 +45,26 @@ from tunepilot.space import SearchSpace
 PRIOR, TPE, RANDOM = "prior", "tpe", "random"
 
 
-#: Completed trials (the most recent) that trust is measured on.
-TRUST_WINDOW = 200
+def trust(trials: Sequence[FrozenTrial], direction: StudyDirection) -> tuple[float, int]:
+    """(t, m): t = AUC̃ − ½, how trials drawn from the prior rank against the others.
 
-
-def trust(ranks: Sequence[float], values: Sequence[float], direction: StudyDirection) -> tuple[float, float]:
-    """(t, m): t = C̃ − ½, how well prior ranks predicted the trials' values, on m trials' worth.
-
-    Only pairs of trials whose prior ranks differ are evidence (where π is flat it
-    made no prediction). Of those, C is the share where the trial with the higher rank
-    came out better, a tie in value counting half. ``m = 2k / (n − 1)`` turns the k
-    such pairs among n trials into a number of trials (n when every rank differs, 0
-    when π told none of them apart), and C is shrunk towards ½ while it is small:
-    C̃ = ½ + (C − ½) · m / (m + 6).
+    AUC is the probability that a completed trial the prior chose beats one chosen
+    otherwise (ties count half). It is shrunk towards ½ while either group is small:
+    AUC̃ = ½ + (AUC − ½) · m / (m + 3), m the smaller group's size.
     """
-    n = len(values)
-    if n < 2:
-        return 0.0, 0.0
     sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
-    y = sign * np.asarray(values, dtype=float)
-    r = np.asarray(ranks, dtype=float)
-    upper = np.triu(np.ones((n, n), dtype=bool), k=1)
-    dr = np.sign(r[:, None] - r[None, :])[upper]
-    dy = np.sign(y[:, None] - y[None, :])[upper]
-    told = dr != 0
-    k = int(told.sum())
-    if k == 0:
-        return 0.0, 0.0
-    concordance = float((dr[told] * dy[told] + 1).mean() / 2)
-    m = 2 * k / (n - 1)
-    return (concordance - 0.5) * m / (m + 6), m
+    ours: list[float] = []
+    others: list[float] = []
+    for t in trials:
+        if t.value is None:
+            continue
+        (ours if t.user_attrs.get("llm.blend_part") == PRIOR else others).append(sign * t.value)
+    m = min(len(ours), len(others))
+    if m == 0:
+        return 0.0, 0
+    a, b = np.array(ours)[:, None], np.array(others)[None, :]
+    auc = float(((a > b) + 0.5 * (a == b)).mean())
+    return (auc - 0.5) * m / (m + 3), m
 
 
 class BlendTPESampler(TPESampler):
@@ -157,10 +137,7 @@ class Blender:
         #: Every proposal so far, with the names of its clamped values.
         self.proposals: list[tuple[dict[str, Any], frozenset[str]]] = []
         self.prior: Prior | None = None
-        #: Every prior so far; a trial records the index of the one it was sampled under.
-        self.priors: list[Prior] = []
         self.refreshed_at = -1
-        self._ranks: dict[tuple[int, Any, int], float] = {}
         self._rng = np.random.RandomState(seed)
         self._lock = threading.Lock()
 
@@ -177,61 +154,35 @@ class Blender:
                 (dict(p), frozenset(u)) for p, u in zip(proposals, unknown or [()] * len(proposals))
             ]
             usable = [(p, u) for p, u in self.proposals if space.contains(p)]
-            if usable:
-                self.prior = Prior(
-                    space, [p for p, _ in usable], epsilon=self.epsilon, unknown=[u for _, u in usable]
-                )
-                self.priors.append(self.prior)
+            self.prior = (
+                Prior(space, [p for p, _ in usable], epsilon=self.epsilon, unknown=[u for _, u in usable])
+                if usable else None
+            )
             self.refreshed_at = n_complete
 
     def beta(self, study: Study) -> float:
         if self.prior is None:
             return 0.0
         complete = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
-        ranks, values = [], []
-        for trial in complete[-TRUST_WINDOW:]:
-            rank = self._rank(trial)
-            if rank is not None and trial.value is not None:
-                ranks.append(rank)
-                values.append(trial.value)
-        t, m = trust(ranks, values, study.direction)
-        return self.beta0 * float(np.clip(1 / (1 + m / 2) + 6 * t, 0, 3))
-
-    def _rank(self, trial: FrozenTrial) -> float | None:
-        """The trial's rank under the prior it was sampled under; None if it had none here."""
-        version = trial.user_attrs.get("llm.prior_version")
-        if not isinstance(version, int) or not 0 <= version < len(self.priors):
-            return None
-        # Trial ids repeat between in-memory storages; the start time tells them apart.
-        key = (trial._trial_id, trial.datetime_start, version)
-        if key in self._ranks:
-            return self._ranks[key]
-        prior = self.priors[version]
-        if any(name not in trial.params for name in prior.space):
-            return None
-        rank = float(prior.rank([trial.params])[0])
-        self._ranks[key] = rank
-        return rank
+        t, m = trust(complete, study.direction)
+        return self.beta0 * float(np.clip(1 / (1 + m) + 6 * t, 0, 3))
 
     def sample(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> tuple[dict[str, Any], str, float, int]:
-        """Parameters for ``trial`` (empty: let the independent sampler draw), the part, β
-        and the index of the prior in :attr:`priors` it was sampled under."""
+    ) -> tuple[dict[str, Any], str, float]:
+        """Parameters for ``trial`` (empty: let the independent sampler draw), the part, β."""
         assert self.prior is not None
-        version = len(self.priors) - 1
-        prior = self.priors[version]
         beta = self.beta(study)
         n = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
         if n < self.n_startup_trials:
             with self._lock:
                 draw = self._rng.random_sample()
                 if draw < beta / (beta + self.beta0):
-                    return prior.sample(self._rng, 1)[0], PRIOR, beta, version
-            return {}, RANDOM, beta, version
+                    return self.prior.sample(self._rng, 1)[0], PRIOR, beta
+            return {}, RANDOM, beta
         if beta == 0:  # advice distrusted: plain TPE, at plain TPE's cost
-            return self.tpe.sample_relative(study, trial, search_space), TPE, beta, version
+            return self.tpe.sample_relative(study, trial, search_space), TPE, beta
         params, part = self.tpe.sample_blended(
-            study, trial, search_space, prior, beta / n, beta / (beta + self.beta0)
+            study, trial, search_space, self.prior, beta / n, beta / (beta + self.beta0)
         )
-        return params, part, beta, version
+        return params, part, beta

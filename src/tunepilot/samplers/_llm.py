@@ -77,9 +77,9 @@ class LLMSampler(BaseSampler):
     """An Optuna sampler guided by a language model's proposals.
 
     ``mode="blend"`` (the default) turns the model's proposals into a prior π(x) that
-    weights TPE's acquisition by π(x)^(β/n), with β calibrated by how well the prior
-    has ranked the trials' results (the math is in :mod:`tunepilot.samplers._blend`):
-    good advice speeds the search up, bad advice fades out. ``mode="llm"`` runs the model's
+    weights TPE's acquisition by π(x)^(β/n), with β calibrated by how well trials near
+    the prior have done (the math is in :mod:`tunepilot.samplers._blend`): good advice
+    speeds the search up, bad advice fades out. ``mode="llm"`` runs the model's
     proposals themselves, as described below.
 
     Before each call the sampler rebuilds a context from the study (the description,
@@ -101,9 +101,7 @@ class LLMSampler(BaseSampler):
     In blend mode the model is asked for ``batch_size`` proposals at the first trial
     and again every ``refresh_every`` completed trials (seeing the history); each
     trial records ``llm.source == "blend"``, ``llm.blend_part`` (``prior``, ``tpe``
-    or ``random``: which part chose it), ``llm.beta`` and ``llm.prior_version`` (which
-    of this sampler's priors it was sampled under: trust compares each trial's result
-    with how strongly the advice of its time favoured it).
+    or ``random``: which part chose it) and ``llm.beta``.
 
     Every trial it drives gets the user attributes ``llm.source`` (``"llm"``,
     ``"blend"`` or ``"fallback"``), ``llm.rationale``, ``llm.prompt_tokens``,
@@ -374,10 +372,9 @@ class LLMSampler(BaseSampler):
                 "trial %d: refreshing the LLM prior failed (%s); blending with the previous one",
                 trial.number, error,
             )
-        params, part, beta, version = blender.sample(study, trial, search_space)
+        params, part, beta = blender.sample(study, trial, search_space)
         attrs: dict[str, Any] = {
             "llm.source": "blend", "llm.blend_part": part, "llm.beta": round(beta, 4),
-            "llm.prior_version": version,
         }
         if call is not None:
             attrs.update(self._usage_attrs(call))

@@ -29,9 +29,6 @@ import numpy as np
 
 from tunepilot.space import CategoricalParam, SearchSpace
 
-#: Size of the uniform sample of the space that :meth:`Prior.rank` compares against.
-REFERENCE_SIZE = 256
-
 _SQRT2 = math.sqrt(2.0)
 _erf = np.vectorize(math.erf, otypes=[float])
 
@@ -95,7 +92,6 @@ class Prior:
         self.bandwidth = bandwidth if bandwidth is not None else self._scott(self.centres, self.known)
         # The uniform density over the unit cube times every categorical's choices.
         self._log_uniform = math.log(epsilon) - sum(math.log(len(p.choices)) for p in self._categorical)
-        self._reference: np.ndarray | None = None
 
     @staticmethod
     def _scott(centres: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -144,31 +140,6 @@ class Prior:
         return np.asarray(
             np.logaddexp(math.log(1 - self.epsilon) + log_mix, self._log_uniform), dtype=float
         )
-
-    def rank(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """How strongly π favours each configuration, as a number comparable between priors.
-
-        The fraction of a fixed reference sample whose density is strictly below π(x).
-        The reference (``REFERENCE_SIZE`` points, drawn once per prior) is half uniform
-        over the space and half drawn from π, so that configurations both far from and
-        near the proposals are told apart. It is exactly 0 wherever π is flat at its
-        floor (far from every proposal, where only the ε uniform mass is left) and
-        near 1 at the prior's mode, whichever prior it is.
-        """
-        if self._reference is None:
-            rng = np.random.RandomState(0)
-            half = REFERENCE_SIZE // 2
-            uniform = [
-                {
-                    **{p.name: p.from_unit(float(rng.random_sample())) for p in self._numeric},
-                    **{p.name: p.choices[rng.randint(len(p.choices))] for p in self._categorical},
-                }
-                for _ in range(half)
-            ]
-            reference = uniform + self.sample(rng, REFERENCE_SIZE - half)
-            self._reference = np.sort(self.log_pdf(reference))
-        below = np.searchsorted(self._reference, self.log_pdf(configs), side="left")
-        return np.asarray(below / REFERENCE_SIZE, dtype=float)
 
     def sample(self, rng: np.random.RandomState, size: int) -> list[dict[str, Any]]:
         """Draw ``size`` configurations from π."""
