@@ -36,13 +36,14 @@ class ServerContext:
     #: Read-only database and storage (SQLite; see ``db/_engine.py``); None: ``db``, ``storage``.
     read_db: Database | None = None
     read_storage: optuna.storages.RDBStorage | None = None
-    #: The storage sweep studies write through, whichever view loads them first.
+    #: In a read view, the storage sweep studies write through (the original's); None: ``storage``.
     sweep_storage: optuna.storages.RDBStorage | None = None
     started_at: datetime = field(default_factory=utcnow)
     _studies: dict[str, tuple[optuna.Study, SweepConfig]] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _computed: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
     _readers: OrderedDict[tuple[int, str], optuna.Study] = field(default_factory=OrderedDict)
+    _read_view: ServerContext | None = field(default=None, repr=False)
 
     #: How many computed views (parameter importances) are kept.
     COMPUTED_KEPT = 64
@@ -64,7 +65,6 @@ class ServerContext:
             settings=settings, db=database, storage=storage, locks=SweepLocks(database),
             read_db=Database(settings.db_url, read_only=True) if reading else None,
             read_storage=make_storage(settings.db_url, read_only=True) if reading else None,
-            sweep_storage=storage,
         )
 
     def reading(self) -> ServerContext:
@@ -73,10 +73,12 @@ class ServerContext:
         write). Caches and locks are shared with this context."""
         if self.read_db is None and self.read_storage is None:
             return self
-        return dataclasses.replace(
-            self, db=self.read_db or self.db, storage=self.read_storage or self.storage,
-            read_db=None, read_storage=None,
-        )
+        if self._read_view is None:  # built once: every GET request asks for it
+            self._read_view = dataclasses.replace(
+                self, db=self.read_db or self.db, storage=self.read_storage or self.storage,
+                read_db=None, read_storage=None, sweep_storage=self.storage,
+            )
+        return self._read_view
 
     def runtime(
         self, sweep_id: str, study_name: str, raw_config: Any

@@ -111,7 +111,6 @@ class Database:
 
     def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
-        self.read_only = read_only
         self.engine = make_engine(url, read_only=read_only)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
