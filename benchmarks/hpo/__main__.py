@@ -35,7 +35,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchmarks.hpo._bayesmark import bayesmark_tasks
 from benchmarks.hpo._samplers import CONTROLLED, SAMPLERS, available, make_sampler
-from benchmarks.hpo._score import complete_seeds, markdown_table, plot, regret_curves, summary
+from benchmarks.hpo._score import (
+    best_value_markdown,
+    best_value_table,
+    complete_seeds,
+    markdown_table,
+    plot,
+    regret_curves,
+    summary,
+)
 from benchmarks.hpo._synthetic import synthetic_tasks
 from benchmarks.hpo._tasks import Task
 
@@ -248,6 +256,12 @@ def report(paths: list[str]) -> None:
     f_opt = {name: c["best_value"] for name, c in centres.items()}
     curves = regret_curves(results, f_opt)
     print(markdown_table(summary(curves), labels))
+    if suite == "bayesmark":
+        accuracy = best_value_table(results, "maximize")
+        n = len({r["task"] for r in results if r["direction"] == "maximize"})
+        print(f"\nNot normalized: mean best CV accuracy over the {n} classification tasks, "
+              "± standard error over seeds (higher is better)\n")
+        print(best_value_markdown(accuracy, labels, "accuracy"))
     png = Path(paths[0]).with_name(f"hpo-{suite}-regret.png")
     plot(curves, labels, f"{suite}: mean normalized regret ({len({r['task'] for r in results})} tasks)", str(png))
     print(f"\nplot: {png}", file=sys.stderr)

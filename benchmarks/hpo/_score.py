@@ -78,6 +78,49 @@ def summary(curves: dict[str, dict[int, np.ndarray]], budgets: Sequence[int] = B
     return out
 
 
+def best_value_table(
+    results: list[dict[str, Any]], direction: str, budgets: Sequence[int] = BUDGETS,
+) -> dict[str, dict[int, tuple[float, float]]]:
+    """sampler -> budget -> (mean best raw value over the tasks of ``direction``, SE over seeds).
+
+    Not normalized: meaningful only where those tasks share a scale, as the Bayesmark
+    suite's classification tasks do (CV accuracy, the measure LLAMBO reports). It does
+    not divide by how far random search is from the optimum, so tasks that every
+    sampler solves count for little instead of for much.
+    """
+    per_seed: dict[str, dict[int, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    sign = 1.0 if direction == "minimize" else -1.0
+    for r in results:
+        if r["direction"] == direction:
+            per_seed[r["sampler"]][r["seed"]].append(sign * _best_so_far(r["values"], sign))
+    out: dict[str, dict[int, tuple[float, float]]] = {}
+    for sampler, seeds in per_seed.items():
+        budget = min(len(b) for runs in seeds.values() for b in runs)
+        means = np.stack([np.mean([b[:budget] for b in runs], axis=0) for runs in seeds.values()])
+        out[sampler] = {}
+        for b in [b for b in budgets if b <= budget] or [budget]:
+            col = means[:, b - 1]
+            se = float(col.std(ddof=1) / np.sqrt(len(col))) if len(col) > 1 else float("nan")
+            out[sampler][b] = (float(col.mean()), se)
+    return out
+
+
+def best_value_markdown(table: dict[str, dict[int, tuple[float, float]]], labels: dict[str, str],
+                        name: str, digits: int = 4) -> str:
+    """A table of :func:`best_value_table`, best first (higher is better)."""
+    budgets = sorted({b for row in table.values() for b in row})
+    lines = ["| sampler | " + " | ".join(f"{name} @{b}" for b in budgets) + " |",
+             "|---|" + "---|" * len(budgets)]
+    for sampler in sorted(table, key=lambda s: -table[s][budgets[-1]][0]):
+        cells = []
+        for b in budgets:
+            mean, se = table[sampler][b]
+            cells.append(f"{mean:.{digits}f} ± {se:.{digits}f}" if np.isfinite(se)
+                         else f"{mean:.{digits}f} (1 seed)")
+        lines.append(f"| {labels.get(sampler, sampler)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _cell(mean: float, se: float) -> str:
     # One seed has no standard error: the table says so instead of printing nan.
     return f"{mean:.3f} ± {se:.3f}" if np.isfinite(se) else f"{mean:.3f} (1 seed)"

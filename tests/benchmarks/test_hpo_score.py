@@ -1,0 +1,37 @@
+"""The scores the HPO benchmark reports, on hand-made results."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks.hpo._score import best_value_markdown, best_value_table
+
+
+def run(task: str, sampler: str, seed: int, values: list[float | None], direction: str = "maximize"):
+    return {"task": task, "direction": direction, "sampler": sampler, "seed": seed, "values": values}
+
+
+def test_best_value_table_averages_best_so_far_over_tasks_then_seeds() -> None:
+    results = [
+        run("a", "tpe", 0, [0.5, 0.9, 0.7]), run("b", "tpe", 0, [0.6, None, 0.8]),
+        run("a", "tpe", 1, [0.7, 0.7, 0.7]), run("b", "tpe", 1, [0.9, 0.1, 0.1]),
+        # A minimised task is left out of a table of maximised ones.
+        run("c", "tpe", 0, [100.0, 1.0, 1.0], "minimize"),
+    ]
+    table = best_value_table(results, "maximize", budgets=(1, 3))
+    # Seed 0: (0.5 + 0.6) / 2 at 1 trial, (0.9 + 0.8) / 2 at 3; seed 1: 0.8 and 0.8.
+    assert table["tpe"][1][0] == pytest.approx((0.55 + 0.8) / 2)
+    assert table["tpe"][3][0] == pytest.approx((0.85 + 0.8) / 2)
+    assert table["tpe"][3][1] == pytest.approx(abs(0.85 - 0.8) / 2)  # SE of two seeds
+    assert best_value_table(results, "minimize", budgets=(3,))["tpe"][3][0] == 1.0
+
+
+def test_best_value_markdown_sorts_best_first_and_says_when_there_is_one_seed() -> None:
+    results = [run("a", "random", 0, [0.5, 0.6]), run("a", "blend", 0, [0.7, 0.9])]
+    table = best_value_table(results, "maximize", budgets=(2,))
+    assert math.isnan(table["blend"][2][1])
+    lines = best_value_markdown(table, {"blend": "the blend"}, "accuracy").splitlines()
+    assert lines[0] == "| sampler | accuracy @2 |"
+    assert lines[2:] == ["| the blend | 0.9000 (1 seed) |", "| random | 0.6000 (1 seed) |"]
