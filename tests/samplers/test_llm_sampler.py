@@ -253,3 +253,14 @@ def test_unknown_model_type_is_a_config_error():
     sampler = llm_mode(42, search_space=SPACE)  # type: ignore[arg-type]
     with pytest.raises(LLMConfigError, match="model string or a Backend"):
         study_with(sampler).optimize(objective, n_trials=1)
+
+
+def test_llm_mode_on_the_embedded_model_warns_that_it_searches_worse_than_random(caplog):
+    with caplog.at_level(logging.WARNING, logger="tunepilot"):
+        LLMSampler("local", mode="blend")
+        LLMSampler(FakeLLM("valid"), mode="llm")
+        assert not caplog.records
+        LLMSampler("local", mode="llm")  # the model loads lazily: nothing runs here
+    [record] = caplog.records
+    assert "worse than random search" in record.getMessage()
+    assert "mode='blend'" in record.getMessage()

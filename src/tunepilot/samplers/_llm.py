@@ -206,6 +206,13 @@ class LLMSampler(BaseSampler):
                 "blend mode blends with its own TPE, which is also its fallback; "
                 "use mode='llm' to choose a fallback sampler"
             )
+        if mode == "llm" and model == "local":
+            _logger.warning(
+                "mode='llm' runs the embedded 135M model's configurations as they are; on "
+                "tunepilot's synthetic benchmark that searched worse than random search "
+                "(benchmarks/README.md). Use mode='blend' (the default) with this model, "
+                "or mode='llm' with a capable one."
+            )
         self.model = model
         self.description = description
         self.search_space = (
