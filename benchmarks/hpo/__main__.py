@@ -36,7 +36,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from benchmarks.hpo._bayesmark import bayesmark_tasks
 from benchmarks.hpo._samplers import CONTROLLED, SAMPLERS, available, make_sampler
 from benchmarks.hpo._score import (
-    best_value_markdown,
     best_value_table,
     complete_seeds,
     markdown_table,
@@ -261,7 +260,7 @@ def report(paths: list[str]) -> None:
         n = len({r["task"] for r in results if r["direction"] == "maximize"})
         print(f"\nNot normalized: mean best CV accuracy over the {n} classification tasks, "
               "± standard error over seeds (higher is better)\n")
-        print(best_value_markdown(accuracy, labels, "accuracy"))
+        print(markdown_table(accuracy, labels, metric="accuracy", digits=4, higher_is_better=True))
     png = Path(paths[0]).with_name(f"hpo-{suite}-regret.png")
     plot(curves, labels, f"{suite}: mean normalized regret ({len({r['task'] for r in results})} tasks)", str(png))
     print(f"\nplot: {png}", file=sys.stderr)

@@ -93,46 +93,30 @@ def best_value_table(
     for r in results:
         if r["direction"] == direction:
             per_seed[r["sampler"]][r["seed"]].append(sign * _best_so_far(r["values"], sign))
-    out: dict[str, dict[int, tuple[float, float]]] = {}
+    curves = {}
     for sampler, seeds in per_seed.items():
         budget = min(len(b) for runs in seeds.values() for b in runs)
-        means = np.stack([np.mean([b[:budget] for b in runs], axis=0) for runs in seeds.values()])
-        out[sampler] = {}
-        for b in [b for b in budgets if b <= budget] or [budget]:
-            col = means[:, b - 1]
-            se = float(col.std(ddof=1) / np.sqrt(len(col))) if len(col) > 1 else float("nan")
-            out[sampler][b] = (float(col.mean()), se)
-    return out
+        curves[sampler] = {seed: np.mean([b[:budget] for b in runs], axis=0) for seed, runs in seeds.items()}
+    return summary(curves, budgets)
 
 
-def best_value_markdown(table: dict[str, dict[int, tuple[float, float]]], labels: dict[str, str],
-                        name: str, digits: int = 4) -> str:
-    """A table of :func:`best_value_table`, best first (higher is better)."""
-    budgets = sorted({b for row in table.values() for b in row})
-    lines = ["| sampler | " + " | ".join(f"{name} @{b}" for b in budgets) + " |",
-             "|---|" + "---|" * len(budgets)]
-    for sampler in sorted(table, key=lambda s: -table[s][budgets[-1]][0]):
-        cells = []
-        for b in budgets:
-            mean, se = table[sampler][b]
-            cells.append(f"{mean:.{digits}f} ± {se:.{digits}f}" if np.isfinite(se)
-                         else f"{mean:.{digits}f} (1 seed)")
-        lines.append(f"| {labels.get(sampler, sampler)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _cell(mean: float, se: float) -> str:
+def _cell(mean: float, se: float, digits: int = 3) -> str:
     # One seed has no standard error: the table says so instead of printing nan.
-    return f"{mean:.3f} ± {se:.3f}" if np.isfinite(se) else f"{mean:.3f} (1 seed)"
+    return f"{mean:.{digits}f} ± {se:.{digits}f}" if np.isfinite(se) else f"{mean:.{digits}f} (1 seed)"
 
 
-def markdown_table(table: dict[str, dict[int, tuple[float, float]]], labels: dict[str, str]) -> str:
+def markdown_table(
+    table: dict[str, dict[int, tuple[float, float]]], labels: dict[str, str], *,
+    metric: str = "regret", digits: int = 3, higher_is_better: bool = False,
+) -> str:
+    """A table of :func:`summary` or :func:`best_value_table`, best sampler first."""
     budgets = sorted({b for row in table.values() for b in row})
-    lines = ["| sampler | " + " | ".join(f"regret @{b}" for b in budgets) + " |",
+    lines = ["| sampler | " + " | ".join(f"{metric} @{b}" for b in budgets) + " |",
              "|---|" + "---|" * len(budgets)]
-    order = sorted(table, key=lambda s: table[s].get(budgets[-1], (np.inf, 0))[0])
+    sign = -1.0 if higher_is_better else 1.0
+    order = sorted(table, key=lambda s: sign * table[s].get(budgets[-1], (sign * np.inf, 0))[0])
     for sampler in order:
-        cells = [_cell(*table[sampler][b]) if b in table[sampler] else "–" for b in budgets]
+        cells = [_cell(*table[sampler][b], digits) if b in table[sampler] else "–" for b in budgets]
         lines.append(f"| {labels.get(sampler, sampler)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

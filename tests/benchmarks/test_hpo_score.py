@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from benchmarks.hpo._score import best_value_markdown, best_value_table
+from benchmarks.hpo._score import best_value_table, markdown_table
 
 
 def run(task: str, sampler: str, seed: int, values: list[float | None], direction: str = "maximize"):
@@ -28,10 +28,12 @@ def test_best_value_table_averages_best_so_far_over_tasks_then_seeds() -> None:
     assert best_value_table(results, "minimize", budgets=(3,))["tpe"][3][0] == 1.0
 
 
-def test_best_value_markdown_sorts_best_first_and_says_when_there_is_one_seed() -> None:
+def test_accuracy_table_sorts_best_first_and_says_when_there_is_one_seed() -> None:
     results = [run("a", "random", 0, [0.5, 0.6]), run("a", "blend", 0, [0.7, 0.9])]
     table = best_value_table(results, "maximize", budgets=(2,))
     assert math.isnan(table["blend"][2][1])
-    lines = best_value_markdown(table, {"blend": "the blend"}, "accuracy").splitlines()
+    lines = markdown_table(
+        table, {"blend": "the blend"}, metric="accuracy", digits=4, higher_is_better=True
+    ).splitlines()
     assert lines[0] == "| sampler | accuracy @2 |"
     assert lines[2:] == ["| the blend | 0.9000 (1 seed) |", "| random | 0.6000 (1 seed) |"]
