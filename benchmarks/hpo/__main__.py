@@ -34,7 +34,7 @@ import optuna
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmarks.hpo._bayesmark import bayesmark_tasks
-from benchmarks.hpo._samplers import CONTROLLED, SAMPLERS, available, make_sampler
+from benchmarks.hpo._samplers import CONTROLLED, SAMPLERS, available, make_sampler, missing
 from benchmarks.hpo._score import (
     best_value_table,
     complete_seeds,
@@ -116,12 +116,20 @@ def _job(suite: str, task_name: str, name: str, seed: int, budget: int, model: s
     task = tasks_for(suite, [task_name])[0]
     centres = json.loads(CENTRES.read_text()) if name in CONTROLLED else {}
     sampler = make_sampler(name, task, seed, centres=centres, model=model)
-    values, seconds = run_once(task, sampler, budget)
+    try:
+        values, seconds = run_once(task, sampler, budget)
+    finally:
+        close = getattr(sampler, "close", None)
+        if close is not None:
+            close()
     entry = {"task": task.name, "direction": task.direction, "sampler": name, "seed": seed,
              "values": values, "seconds": round(seconds, 3)}
     stats = getattr(sampler, "stats", None)
     if stats is not None:
         entry["llm_stats"] = stats.as_dict()
+    versions = getattr(sampler, "versions", None)
+    if versions is not None:
+        entry["versions"] = versions  # packages of the sampler's own virtualenv (HEBO)
     return entry
 
 
@@ -157,18 +165,27 @@ def run(args: argparse.Namespace) -> Path:
         out = Path(args.resume)
         record = json.loads(out.read_text())
         args.suite, args.budget, args.tasks = record["suite"], record["budget"], record.get("tasks")
-        samplers = record["samplers"]
         seeds = record["seeds"]
+        samplers = args.samplers or record["samplers"]
+        for name in samplers:  # a sampler added to a finished run: same tasks, seeds and budget
+            if name not in record["samplers"]:
+                record["samplers"].append(name)
+                record["labels"][name] = LABELS.get(name, name)
+            if name in record.get("skipped", []):
+                record["skipped"].remove(name)
+        unavailable = [s for s in samplers if not available(s)]
+        if unavailable:
+            raise SystemExit("cannot resume: " + "; ".join(f"{s}: {missing(s)}" for s in unavailable))
         record.setdefault("resumed", []).append({
             "command": "python -m benchmarks.hpo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
             "at": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
             **environment(),
         })
     else:
-        samplers = args.samplers
-        skipped = [s for s in samplers if not available(s) or s == "hebo"]
+        samplers = args.samplers or ["random", "tpe", "blend"]
+        skipped = [s for s in samplers if not available(s)]
         for name in skipped:
-            print(f"skipping {name}: its package is not installed", file=sys.stderr)
+            print(f"skipping {name}: {missing(name)}", file=sys.stderr)
         samplers = [s for s in samplers if s not in skipped]
         seeds = list(range(args.seeds))
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -232,7 +249,7 @@ def make_centres(args: argparse.Namespace) -> None:
         CENTRES.write_text(json.dumps(centres, indent=1, sort_keys=True))
 
 
-def report(paths: list[str]) -> None:
+def report(paths: list[str], only: list[str] | None = None, png: str | None = None) -> None:
     results: list[dict[str, Any]] = []
     labels: dict[str, str] = {}
     samplers: list[str] = []
@@ -245,6 +262,12 @@ def report(paths: list[str]) -> None:
         samplers += [s for s in data.get("samplers", []) if s not in samplers]
         planned |= set(data.get("seeds", [])) | {r["seed"] for r in data["results"]}
         suite = data["suite"]
+    if only:
+        missing_samplers = set(only) - {r["sampler"] for r in results}
+        if missing_samplers:
+            sys.exit(f"no results for {sorted(missing_samplers)} in {', '.join(paths)}")
+        results = [r for r in results if r["sampler"] in only]
+        samplers = [s for s in samplers if s in only] or list(only)
     results, seeds = complete_seeds(results, samplers or sorted({r["sampler"] for r in results}))
     if not seeds:
         sys.exit("no seed is complete yet (every sampler on every task); carry the run on with --resume")
@@ -261,8 +284,8 @@ def report(paths: list[str]) -> None:
         print(f"\nNot normalized: mean best CV accuracy over the {n} classification tasks, "
               "± standard error over seeds (higher is better)\n")
         print(markdown_table(accuracy, labels, metric="accuracy", digits=4, higher_is_better=True))
-    png = Path(paths[0]).with_name(f"hpo-{suite}-regret.png")
-    plot(curves, labels, f"{suite}: mean normalized regret ({len({r['task'] for r in results})} tasks)", str(png))
+    png = png or str(Path(paths[0]).with_name(f"hpo-{suite}-regret.png"))
+    plot(curves, labels, f"{suite}: mean normalized regret ({len({r['task'] for r in results})} tasks)", png)
     print(f"\nplot: {png}", file=sys.stderr)
 
 
@@ -270,7 +293,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hpo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=("synthetic", "bayesmark"), default="synthetic")
-    parser.add_argument("--samplers", type=lambda s: s.split(","), default=["random", "tpe", "blend"])
+    parser.add_argument("--samplers", type=lambda s: s.split(","), default=None,
+                        help="default random,tpe,blend; with --resume: run only these, adding new "
+                        "ones to the file; with --report: score only these")
     parser.add_argument("--tasks", type=lambda s: s.split(","), default=None)
     parser.add_argument("--budget", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=5)
@@ -283,14 +308,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="compute best/worst-known centres with N random + N TPE trials per task")
     parser.add_argument("--report", nargs="+", default=None, metavar="FILE",
                         help="print the regret table of result files and write the plot")
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="where --report writes the plot (default: hpo-<suite>-regret.png beside the file)")
     args = parser.parse_args(argv)
-    unknown = set(args.samplers) - set(SAMPLERS)
+    unknown = set(args.samplers or ()) - set(SAMPLERS)
     if unknown:
         parser.error(f"unknown samplers {sorted(unknown)}; choose from {', '.join(SAMPLERS)}")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     logging.getLogger("tunepilot").setLevel(logging.ERROR)
     if args.report:
-        report(args.report)
+        report(args.report, args.samplers, args.plot)
     elif args.make_centres:
         make_centres(args)
     else:

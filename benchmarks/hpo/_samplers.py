@@ -7,6 +7,7 @@ from typing import Any
 
 import optuna
 
+from benchmarks.hpo._hebo import HeboSampler, hebo_available, hebo_python
 from benchmarks.hpo._tasks import Task
 from tunepilot import LLMSampler
 from tunepilot.testing import ControlledPrior
@@ -14,7 +15,7 @@ from tunepilot.testing import ControlledPrior
 #: Controlled priors are not language models: their names say so in every table.
 CONTROLLED = ("blend-informative", "blend-misleading")
 SAMPLERS = ("random", "tpe", "tpe-mv", "gp", "cmaes", "hebo", "llm", "blend", *CONTROLLED)
-_NEEDS = {"gp": "torch", "cmaes": "cmaes", "hebo": "hebo"}
+_NEEDS = {"gp": "torch", "cmaes": "cmaes"}
 
 #: Spread of the controlled priors in the unit cube.
 PRIOR_SPREAD = 0.1
@@ -22,8 +23,19 @@ PRIOR_SPREAD = 0.1
 
 def available(name: str) -> bool:
     """Whether the packages the sampler needs are installed."""
+    if name == "hebo":
+        return hebo_available()
     module = _NEEDS.get(name)
     return module is None or importlib.util.find_spec(module) is not None
+
+
+def missing(name: str) -> str:
+    """What to install for an unavailable sampler ``name``."""
+    if name == "hebo":
+        return (f"no interpreter at {hebo_python()} imports hebo (it pins numpy<1.25 and needs a "
+                "virtualenv of its own): python3 -m venv .venv-hebo && .venv-hebo/bin/pip install "
+                "-r benchmarks/hpo/hebo-requirements.txt, or set TUNEPILOT_HEBO_PYTHON")
+    return f"its package {_NEEDS[name]!r} is not installed"
 
 
 def make_sampler(
@@ -41,7 +53,7 @@ def make_sampler(
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed)
     if name == "hebo":
-        raise RuntimeError("hebo pins numpy<1.25 and needs a virtualenv of its own; not run here")
+        return HeboSampler(task.space, seed)
     common: dict[str, Any] = {"search_space": task.space, "seed": seed, "description": task.description}
     if name == "llm":
         return LLMSampler(model, mode="llm", **common)

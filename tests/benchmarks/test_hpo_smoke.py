@@ -76,3 +76,23 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     # Seeded runs are reproducible, so the resumed runs repeat the originals exactly.
     again = {(r["task"], r["sampler"], r["seed"]): r["values"] for r in resumed["results"]}
     assert all(again[(r["task"], r["sampler"], r["seed"])] == r["values"] for r in full["results"])
+
+
+@pytest.mark.slow
+def test_a_sampler_added_to_a_finished_run_gets_the_same_tasks_seeds_and_budget(tmp_path):
+    out = tmp_path / "run.json"
+    run("-m", "benchmarks.hpo", "--suite", "synthetic", "--tasks", "branin,hartmann6",
+        "--samplers", "random", "--seeds", "2", "--budget", "4", "--out", str(out))
+    before = json.loads(out.read_text())["results"]
+    run("-m", "benchmarks.hpo", "--resume", str(out), "--samplers", "tpe")
+    data = json.loads(out.read_text())
+    assert data["samplers"] == ["random", "tpe"] and data["labels"]["tpe"] == "TPE (independent)"
+    assert data["results"][: len(before)] == before  # nothing measured before is touched
+    added = sorted((r["task"], r["seed"]) for r in data["results"] if r["sampler"] == "tpe")
+    assert added == [("branin", 0), ("branin", 1), ("hartmann6", 0), ("hartmann6", 1)]
+    assert all(len(r["values"]) == 4 for r in data["results"])
+    # --report --samplers scores a subset; its plot goes where --plot says.
+    png = tmp_path / "only-random.png"
+    table = run("-m", "benchmarks.hpo", "--report", str(out), "--samplers", "random",
+                "--plot", str(png)).stdout
+    assert "| random |" in table and "TPE" not in table and png.stat().st_size > 0
