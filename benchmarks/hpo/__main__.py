@@ -173,9 +173,6 @@ def run(args: argparse.Namespace) -> Path:
                 record["labels"][name] = LABELS.get(name, name)
             if name in record.get("skipped", []):
                 record["skipped"].remove(name)
-        unavailable = [s for s in samplers if not available(s)]
-        if unavailable:
-            raise SystemExit("cannot resume: " + "; ".join(f"{s}: {missing(s)}" for s in unavailable))
         record.setdefault("resumed", []).append({
             "command": "python -m benchmarks.hpo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
             "at": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
@@ -194,16 +191,20 @@ def run(args: argparse.Namespace) -> Path:
     tasks = tasks_for(args.suite, args.tasks)
     if any(s in CONTROLLED for s in samplers):
         centres = json.loads(CENTRES.read_text())
-        missing = [t.name for t in tasks if t.name not in centres]
-        if missing:
+        uncentred = [t.name for t in tasks if t.name not in centres]
+        if uncentred:
             raise SystemExit(
-                f"no best/worst-known centres for {', '.join(missing)}; run 'python -m "
+                f"no best/worst-known centres for {', '.join(uncentred)}; run 'python -m "
                 f"benchmarks.hpo --suite {args.suite} --make-centres 80' first"
             )
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["task"], r["sampler"], r["seed"]) for r in record["results"]}
     jobs = [(t.name, s, seed) for seed in seeds for t in tasks for s in samplers
             if (t.name, s, seed) not in done]
+    # Only samplers with runs left must be installed: a finished one may have been run elsewhere.
+    unavailable = sorted({s for _, s, _ in jobs if not available(s)})
+    if unavailable:
+        raise SystemExit("cannot run: " + "; ".join(f"{s}: {missing(s)}" for s in unavailable))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=False) as progress:
         bar = progress.add_task("runs", total=len(jobs) + len(done), completed=len(done))

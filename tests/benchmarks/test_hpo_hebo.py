@@ -98,3 +98,25 @@ def test_the_harness_runs_hebo_and_records_its_environment(tmp_path):
     hebo = [r for r in data["results"] if r["sampler"] == "hebo"]
     assert [r["seed"] for r in hebo] == [0, 1]
     assert all(len(r["values"]) == 5 and r["versions"]["HEBO"] == "0.3.6" for r in hebo)
+
+
+def test_without_its_virtualenv_hebo_is_skipped_and_the_reason_recorded(tmp_path):
+    out = tmp_path / "no-hebo.json"
+    env = dict(os.environ, TUNEPILOT_HEBO_PYTHON=str(tmp_path / "no-such-python"))
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.hpo", "--suite", "synthetic", "--tasks", "branin",
+         "--samplers", "random,hebo", "--seeds", "1", "--budget", "3", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False, env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "skipping hebo: no interpreter at" in done.stderr
+    data = json.loads(out.read_text())
+    assert data["samplers"] == ["random"] and data["skipped"] == ["hebo"]
+    # Carrying on with HEBO asked for explicitly says what to install, and loses nothing.
+    again = subprocess.run(
+        [sys.executable, "-m", "benchmarks.hpo", "--resume", str(out), "--samplers", "hebo"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False, env=env,
+    )
+    assert again.returncode != 0
+    assert "cannot run: hebo: no interpreter at" in again.stderr
+    assert json.loads(out.read_text()) == data
