@@ -18,7 +18,6 @@ import math
 import os
 import subprocess
 import weakref
-from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -99,12 +98,12 @@ def _stop(process: subprocess.Popen[str]) -> None:
 class HeboSampler(optuna.samplers.BaseSampler):
     """Each trial's parameters from HEBO, told every completed trial first."""
 
-    def __init__(self, space: SearchSpace, seed: int, *, python: Path | None = None) -> None:
+    def __init__(self, space: SearchSpace, seed: int) -> None:
         self._space = space
         self._distributions = space.to_optuna()
         self._told: set[int] = set()
         self._process = subprocess.Popen(
-            [str(python or hebo_python()), str(WORKER)],
+            [str(hebo_python()), str(WORKER)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         weakref.finalize(self, _stop, self._process)
@@ -151,12 +150,3 @@ class HeboSampler(optuna.samplers.BaseSampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         raise RuntimeError(f"HeboSampler samples the whole space at once; {param_name!r} is not in it")
-
-    def after_trial(
-        self,
-        study: optuna.Study,
-        trial: FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        return None

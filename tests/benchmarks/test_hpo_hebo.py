@@ -20,6 +20,15 @@ from tunepilot.space import CategoricalParam, FloatParam, IntParam, SearchSpace
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture
+def hebo_env() -> None:
+    """HEBO's virtualenv: required in CI (.ci/run builds it), skipped without it elsewhere."""
+    if not hebo_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"{hebo_python()} does not import hebo in CI; .ci/run builds .venv-hebo")
+        pytest.skip(f"no HEBO virtualenv at {hebo_python()}; see benchmarks/hpo/hebo-requirements.txt")
+
+
 def test_hebo_space_keeps_types_bounds_and_log_scales():
     space = SearchSpace([
         FloatParam("C", 1.0, 1000.0, log=True),
@@ -54,11 +63,7 @@ def test_a_missing_hebo_environment_says_how_to_make_it(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_hebo_from_its_virtualenv_searches_a_real_task():
-    if not hebo_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"{hebo_python()} does not import hebo in CI; .ci/run builds .venv-hebo")
-        pytest.skip(f"no HEBO virtualenv at {hebo_python()}; see benchmarks/hpo/hebo-requirements.txt")
+def test_hebo_from_its_virtualenv_searches_a_real_task(hebo_env):
     task = next(t for t in synthetic_tasks() if t.name == "branin")
     sampler = HeboSampler(task.space, seed=0)
     try:
@@ -81,11 +86,7 @@ def test_hebo_from_its_virtualenv_searches_a_real_task():
 
 
 @pytest.mark.slow
-def test_the_harness_runs_hebo_and_records_its_environment(tmp_path):
-    if not hebo_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"{hebo_python()} does not import hebo in CI; .ci/run builds .venv-hebo")
-        pytest.skip(f"no HEBO virtualenv at {hebo_python()}; see benchmarks/hpo/hebo-requirements.txt")
+def test_the_harness_runs_hebo_and_records_its_environment(hebo_env, tmp_path):
     out = tmp_path / "hebo.json"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.hpo", "--suite", "synthetic", "--tasks", "branin",
