@@ -41,6 +41,7 @@ from benchmarks.hpo._score import (
     markdown_table,
     plot,
     regret_curves,
+    task_table,
     summary,
 )
 from benchmarks.hpo._synthetic import synthetic_tasks
@@ -165,6 +166,10 @@ def run(args: argparse.Namespace) -> Path:
         out = Path(args.resume)
         record = json.loads(out.read_text())
         args.suite, args.budget, args.tasks = record["suite"], record["budget"], record.get("tasks")
+        if args.seeds is not None:  # more seeds for a finished run: every sampler gets them
+            if args.seeds < len(record["seeds"]):
+                raise SystemExit(f"{out} already has seeds {record['seeds']}; --seeds can only add seeds")
+            record["seeds"] = sorted(set(record["seeds"]) | set(range(args.seeds)))
         seeds = record["seeds"]
         samplers = args.samplers or record["samplers"]
         for name in samplers:  # a sampler added to a finished run: same tasks, seeds and budget
@@ -184,6 +189,7 @@ def run(args: argparse.Namespace) -> Path:
         for name in skipped:
             print(f"skipping {name}: {missing(name)}", file=sys.stderr)
         samplers = [s for s in samplers if s not in skipped]
+        args.seeds = 5 if args.seeds is None else args.seeds
         seeds = list(range(args.seeds))
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out = Path(args.out) if args.out else RESULTS / f"hpo-{args.suite}-{stamp}.json"
@@ -250,7 +256,8 @@ def make_centres(args: argparse.Namespace) -> None:
         CENTRES.write_text(json.dumps(centres, indent=1, sort_keys=True))
 
 
-def report(paths: list[str], only: list[str] | None = None, png: str | None = None) -> None:
+def report(paths: list[str], only: list[str] | None = None, png: str | None = None,
+           by_task: bool = False) -> None:
     results: list[dict[str, Any]] = []
     labels: dict[str, str] = {}
     samplers: list[str] = []
@@ -279,6 +286,11 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
     f_opt = {name: c["best_value"] for name, c in centres.items()}
     curves = regret_curves(results, f_opt)
     print(markdown_table(summary(curves), labels))
+    if by_task:
+        order = [s for s in samplers if s != "random"] or sorted({r["sampler"] for r in results})
+        print("\nPer task: mean normalized regret over seeds; tasks where random search is "
+              "closest to the optimum first\n")
+        print(task_table(results, f_opt, order))
     if suite == "bayesmark":
         accuracy = best_value_table(results, "maximize")
         n = len({r["task"] for r in results if r["direction"] == "maximize"})
@@ -299,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
                         "ones to the file; with --report: score only these")
     parser.add_argument("--tasks", type=lambda s: s.split(","), default=None)
     parser.add_argument("--budget", type=int, default=30)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds 0..N-1 (default 5); with --resume: add seeds up to N to the file")
     parser.add_argument("--model", default="local", help="model for the llm and blend samplers")
     parser.add_argument("--out", default=None, help="result file (default: benchmarks/results/...)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, in separate processes")
@@ -309,6 +322,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="compute best/worst-known centres with N random + N TPE trials per task")
     parser.add_argument("--report", nargs="+", default=None, metavar="FILE",
                         help="print the regret table of result files and write the plot")
+    parser.add_argument("--by-task", action="store_true",
+                        help="with --report: also print each task's regret per sampler at the final budget")
     parser.add_argument("--plot", default=None, metavar="PNG",
                         help="where --report writes the plot (default: hpo-<suite>-regret.png beside the file)")
     args = parser.parse_args(argv)
@@ -318,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     logging.getLogger("tunepilot").setLevel(logging.ERROR)
     if args.report:
-        report(args.report, args.samplers, args.plot)
+        report(args.report, args.samplers, args.plot, args.by_task)
     elif args.make_centres:
         make_centres(args)
     else:

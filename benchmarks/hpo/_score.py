@@ -39,28 +39,66 @@ def complete_seeds(results: list[dict[str, Any]], samplers: Sequence[str]) -> tu
     return [r for r in results if r["seed"] in seeds], seeds
 
 
-def regret_curves(results: list[dict[str, Any]], f_opt: dict[str, float]) -> dict[str, dict[int, np.ndarray]]:
-    """sampler -> seed -> mean-over-tasks normalized regret after each trial."""
+def task_regrets(
+    results: list[dict[str, Any]], f_opt: dict[str, float]
+) -> dict[str, tuple[np.ndarray, dict[str, dict[int, np.ndarray]]]]:
+    """task -> (f_random − f_opt after each trial, sampler -> seed -> normalized regret).
+
+    Where random search's mean is already at the optimum the denominator is 0 and the
+    regret is NaN: the task says nothing about the samplers and is left out of means.
+    """
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         by_task[r["task"]].append(r)
-    curves: dict[str, dict[int, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    out: dict[str, tuple[np.ndarray, dict[str, dict[int, np.ndarray]]]] = {}
     for task, runs in by_task.items():
         sign = 1.0 if runs[0]["direction"] == "minimize" else -1.0
         budget = min(len(r["values"]) for r in runs)
         best = {id(r): _best_so_far(r["values"][:budget], sign) for r in runs}
-        opt = min(sign * f_opt.get(task, np.inf), min(float(b.min()) for b in best.values()))
+        opt = min(float(b.min()) for b in best.values())
+        if task in f_opt:  # the stored long runs' best, in the same sign convention
+            opt = min(opt, sign * f_opt[task])
         randoms = [best[id(r)] for r in runs if r["sampler"] == "random"]
         if not randoms:
             raise ValueError(f"task {task}: normalized regret needs random-search runs in the same file")
-        f_random = np.mean(randoms, axis=0)
-        scale = np.where(f_random - opt > 0, f_random - opt, np.nan)
+        gap = np.mean(randoms, axis=0) - opt
+        scale = np.where(gap > 0, gap, np.nan)
+        regrets: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
         for r in runs:
-            curves[r["sampler"]][r["seed"]].append((best[id(r)] - opt) / scale)
+            regrets[r["sampler"]][r["seed"]] = (best[id(r)] - opt) / scale
+        out[task] = (gap, dict(regrets))
+    return out
+
+
+def regret_curves(results: list[dict[str, Any]], f_opt: dict[str, float]) -> dict[str, dict[int, np.ndarray]]:
+    """sampler -> seed -> mean-over-tasks normalized regret after each trial."""
+    curves: dict[str, dict[int, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    for _, regrets in task_regrets(results, f_opt).values():
+        for sampler, seeds in regrets.items():
+            for seed, curve in seeds.items():
+                curves[sampler][seed].append(curve)
     return {
         sampler: {seed: np.nanmean(np.stack(per_task), axis=0) for seed, per_task in seeds.items()}
         for sampler, seeds in curves.items()
     }
+
+
+def task_table(results: list[dict[str, Any]], f_opt: dict[str, float], samplers: Sequence[str]) -> str:
+    """Per task at the final budget: random search's distance from the optimum, and each
+    sampler's mean normalized regret over seeds, the tasks with the smallest distance
+    first (where one evaluation more or less right moves a regret the most)."""
+    per_task = task_regrets(results, f_opt)
+    budget = min(len(gap) for gap, _ in per_task.values())
+    lines = [f"| task (@{budget}) | f_random − f_opt | "
+             + " | ".join(samplers) + " |",
+             "|---|---|" + "---|" * len(samplers)]
+    for task, (gap, regrets) in sorted(per_task.items(), key=lambda kv: kv[1][0][budget - 1]):
+        cells = []
+        for s in samplers:
+            values = [curve[budget - 1] for curve in regrets.get(s, {}).values()]
+            cells.append(f"{np.mean(values):.3f}" if values and np.all(np.isfinite(values)) else "–")
+        lines.append(f"| {task} | {gap[budget - 1]:.4g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def summary(curves: dict[str, dict[int, np.ndarray]], budgets: Sequence[int] = BUDGETS) -> dict[str, dict[int, tuple[float, float]]]:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from benchmarks.hpo._score import best_value_table, markdown_table
+from benchmarks.hpo._score import best_value_table, markdown_table, regret_curves, task_regrets, task_table
 
 
 def run(task: str, sampler: str, seed: int, values: list[float | None], direction: str = "maximize"):
@@ -37,3 +37,29 @@ def test_accuracy_table_sorts_best_first_and_says_when_there_is_one_seed() -> No
     ).splitlines()
     assert lines[0] == "| sampler | accuracy @2 |"
     assert lines[2:] == ["| the blend | 0.9000 (1 seed) |", "| random | 0.6000 (1 seed) |"]
+
+
+def test_per_task_regret_divides_by_random_search_distance_and_skips_solved_tasks() -> None:
+    results = [
+        # Task a (maximize): random search's best is 0.8 and 0.6, mean 0.7; the optimum seen is 0.9.
+        run("a", "random", 0, [0.5, 0.8]), run("a", "random", 1, [0.6, 0.6]),
+        run("a", "tpe", 0, [0.9, 0.9]), run("a", "tpe", 1, [0.7, 0.8]),
+        # Task b: random search already reaches the optimum, so its regret is undefined.
+        run("b", "random", 0, [1.0, 1.0]), run("b", "random", 1, [1.0, 1.0]),
+        run("b", "tpe", 0, [0.9, 1.0]), run("b", "tpe", 1, [1.0, 1.0]),
+    ]
+    per_task = task_regrets(results, {})
+    gap, regrets = per_task["a"]
+    assert gap[-1] == pytest.approx(0.2)
+    assert regrets["tpe"][0][-1] == pytest.approx(0.0)
+    assert regrets["tpe"][1][-1] == pytest.approx(0.5)
+    assert regrets["random"][1][-1] == pytest.approx(1.5)
+    assert all(math.isnan(curve[-1]) for curve in per_task["b"][1]["tpe"].values())
+    # The mean over tasks leaves the undefined task out instead of turning into NaN.
+    curves = regret_curves(results, {})
+    assert curves["tpe"][1][-1] == pytest.approx(0.5)
+    # The per-task table lists the task nearest to solved first and prints "–" for it.
+    lines = task_table(results, {}, ["tpe"]).splitlines()
+    assert lines[0] == "| task (@2) | f_random − f_opt | tpe |"
+    assert lines[2] == "| b | 0 | – |"
+    assert lines[3] == "| a | 0.2 | 0.250 |"

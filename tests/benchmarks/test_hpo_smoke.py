@@ -96,3 +96,28 @@ def test_a_sampler_added_to_a_finished_run_gets_the_same_tasks_seeds_and_budget(
     table = run("-m", "benchmarks.hpo", "--report", str(out), "--samplers", "random",
                 "--plot", str(png)).stdout
     assert "| random |" in table and "TPE" not in table and png.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_seeds_added_to_a_finished_run_go_to_every_sampler(tmp_path):
+    out = tmp_path / "run.json"
+    run("-m", "benchmarks.hpo", "--suite", "synthetic", "--tasks", "branin",
+        "--samplers", "random,tpe", "--seeds", "1", "--budget", "3", "--out", str(out))
+    before = json.loads(out.read_text())["results"]
+    run("-m", "benchmarks.hpo", "--resume", str(out), "--seeds", "3")
+    data = json.loads(out.read_text())
+    assert data["seeds"] == [0, 1, 2]
+    assert data["results"][: len(before)] == before
+    assert sorted((r["sampler"], r["seed"]) for r in data["results"]) == [
+        ("random", 0), ("random", 1), ("random", 2), ("tpe", 0), ("tpe", 1), ("tpe", 2)]
+    assert "--seeds 3" in data["resumed"][0]["command"]
+    # Seeds are only ever added: asking for fewer is refused and the file is left alone.
+    refused = subprocess.run([sys.executable, "-m", "benchmarks.hpo", "--resume", str(out), "--seeds", "2"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert refused.returncode != 0 and "--seeds can only add seeds" in refused.stderr
+    assert json.loads(out.read_text()) == data
+    # The per-task view of the report names each task with random search's distance to the optimum.
+    report = run("-m", "benchmarks.hpo", "--report", str(out), "--by-task",
+                 "--plot", str(tmp_path / "p.png")).stdout
+    assert "| task (@3) | f_random − f_opt | tpe |" in report
+    assert report.count("| branin |") == 1
