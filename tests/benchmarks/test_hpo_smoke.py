@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,16 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done
+
+
+def run_then_resume(
+    out: Path, first: list[str], resume: list[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A synthetic run written to ``out``, carried on with ``--resume``: (runs before, file after)."""
+    run("-m", "benchmarks.hpo", "--suite", "synthetic", *first, "--out", str(out))
+    before = json.loads(out.read_text())["results"]
+    run("-m", "benchmarks.hpo", "--resume", str(out), *resume)
+    return before, json.loads(out.read_text())
 
 
 @pytest.mark.slow
@@ -81,11 +92,8 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
 @pytest.mark.slow
 def test_a_sampler_added_to_a_finished_run_gets_the_same_tasks_seeds_and_budget(tmp_path):
     out = tmp_path / "run.json"
-    run("-m", "benchmarks.hpo", "--suite", "synthetic", "--tasks", "branin,hartmann6",
-        "--samplers", "random", "--seeds", "2", "--budget", "4", "--out", str(out))
-    before = json.loads(out.read_text())["results"]
-    run("-m", "benchmarks.hpo", "--resume", str(out), "--samplers", "tpe")
-    data = json.loads(out.read_text())
+    before, data = run_then_resume(out, ["--tasks", "branin,hartmann6", "--samplers", "random",
+                                         "--seeds", "2", "--budget", "4"], ["--samplers", "tpe"])
     assert data["samplers"] == ["random", "tpe"] and data["labels"]["tpe"] == "TPE (independent)"
     assert data["results"][: len(before)] == before  # nothing measured before is touched
     added = sorted((r["task"], r["seed"]) for r in data["results"] if r["sampler"] == "tpe")
@@ -101,11 +109,8 @@ def test_a_sampler_added_to_a_finished_run_gets_the_same_tasks_seeds_and_budget(
 @pytest.mark.slow
 def test_seeds_added_to_a_finished_run_go_to_every_sampler(tmp_path):
     out = tmp_path / "run.json"
-    run("-m", "benchmarks.hpo", "--suite", "synthetic", "--tasks", "branin",
-        "--samplers", "random,tpe", "--seeds", "1", "--budget", "3", "--out", str(out))
-    before = json.loads(out.read_text())["results"]
-    run("-m", "benchmarks.hpo", "--resume", str(out), "--seeds", "3")
-    data = json.loads(out.read_text())
+    before, data = run_then_resume(out, ["--tasks", "branin", "--samplers", "random,tpe",
+                                         "--seeds", "1", "--budget", "3"], ["--seeds", "3"])
     assert data["seeds"] == [0, 1, 2]
     assert data["results"][: len(before)] == before
     assert sorted((r["sampler"], r["seed"]) for r in data["results"]) == [
