@@ -257,7 +257,7 @@ def make_centres(args: argparse.Namespace) -> None:
 
 
 def report(paths: list[str], only: list[str] | None = None, png: str | None = None,
-           by_task: bool = False) -> None:
+           by_task: bool = False, n_seeds: int | None = None) -> None:
     results: list[dict[str, Any]] = []
     labels: dict[str, str] = {}
     samplers: list[str] = []
@@ -276,6 +276,9 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
             sys.exit(f"no results for {sorted(missing_samplers)} in {', '.join(paths)}")
         results = [r for r in results if r["sampler"] in only]
         samplers = [s for s in samplers if s in only] or list(only)
+    if n_seeds is not None:  # the first n seeds only, as a table made before more were added
+        results = [r for r in results if r["seed"] < n_seeds]
+        planned = {seed for seed in planned if seed < n_seeds}
     results, seeds = complete_seeds(results, samplers or sorted({r["sampler"] for r in results}))
     if not seeds:
         sys.exit("no seed is complete yet (every sampler on every task); carry the run on with --resume")
@@ -312,7 +315,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", type=lambda s: s.split(","), default=None)
     parser.add_argument("--budget", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=None,
-                        help="seeds 0..N-1 (default 5); with --resume: add seeds up to N to the file")
+                        help="seeds 0..N-1 (default 5); with --resume: add seeds up to N to the file; "
+                        "with --report: score only seeds 0..N-1")
     parser.add_argument("--model", default="local", help="model for the llm and blend samplers")
     parser.add_argument("--out", default=None, help="result file (default: benchmarks/results/...)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, in separate processes")
@@ -333,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     logging.getLogger("tunepilot").setLevel(logging.ERROR)
     if args.report:
-        report(args.report, args.samplers, args.plot, args.by_task)
+        report(args.report, args.samplers, args.plot, args.by_task, args.seeds)
     elif args.make_centres:
         make_centres(args)
     else:

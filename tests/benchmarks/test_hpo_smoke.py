@@ -126,3 +126,7 @@ def test_seeds_added_to_a_finished_run_go_to_every_sampler(tmp_path):
                  "--plot", str(tmp_path / "p.png")).stdout
     assert "| task (@3) | f_random − f_opt | tpe |" in report
     assert report.count("| branin |") == 1
+    # --report --seeds N scores the first N seeds, as the table was before seeds were added.
+    first = run("-m", "benchmarks.hpo", "--report", str(out), "--seeds", "1", "--samplers", "random",
+                "--plot", str(tmp_path / "p1.png"))
+    assert "| random | 1.000 (1 seed) |" in first.stdout and "partial run" not in first.stderr
