@@ -2,7 +2,7 @@
 
 Run:     python -m benchmarks.hpo --suite synthetic --samplers random,tpe,blend --budget 30 --seeds 5
 Centres: python -m benchmarks.hpo --suite synthetic --make-centres 300
-Report:  python -m benchmarks.hpo --report benchmarks/results/hpo-synthetic-*.json
+Report:  python -m benchmarks.hpo --report benchmarks/results/hpo-synthetic-*.json [--paired tpe-mv]
 Resume:  python -m benchmarks.hpo --resume benchmarks/results/hpo-bayesmark-<stamp>.json
 
 Every run writes ``benchmarks/results/hpo-<suite>-<stamp>.json`` with the raw value of
@@ -39,10 +39,12 @@ from benchmarks.hpo._score import (
     best_value_table,
     complete_seeds,
     markdown_table,
+    paired,
+    paired_table,
     plot,
     regret_curves,
-    task_table,
     summary,
+    task_table,
 )
 from benchmarks.hpo._synthetic import synthetic_tasks
 from benchmarks.hpo._tasks import Task
@@ -161,6 +163,13 @@ def _new_record(args: argparse.Namespace, samplers: list[str], skipped: list[str
     }
 
 
+def _save(out: Path, record: dict[str, Any]) -> None:
+    """Write the result file whole or not at all: a run killed mid-write keeps the last copy."""
+    part = out.with_name(out.name + ".part")
+    part.write_text(json.dumps(record, indent=1))
+    os.replace(part, out)
+
+
 def run(args: argparse.Namespace) -> Path:
     if args.resume:
         out = Path(args.resume)
@@ -217,7 +226,7 @@ def run(args: argparse.Namespace) -> Path:
 
         def finished(entry: dict[str, Any]) -> None:
             record["results"].append(entry)
-            out.write_text(json.dumps(record, indent=1))
+            _save(out, record)
             progress.update(bar, advance=1, description=(
                 f"{entry['sampler']:>18} {entry['task']:<20} seed {entry['seed']}"))
 
@@ -257,7 +266,7 @@ def make_centres(args: argparse.Namespace) -> None:
 
 
 def report(paths: list[str], only: list[str] | None = None, png: str | None = None,
-           by_task: bool = False, n_seeds: int | None = None) -> None:
+           by_task: bool = False, n_seeds: int | None = None, base: str | None = None) -> None:
     results: list[dict[str, Any]] = []
     labels: dict[str, str] = {}
     samplers: list[str] = []
@@ -289,6 +298,13 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
     f_opt = {name: c["best_value"] for name, c in centres.items()}
     curves = regret_curves(results, f_opt)
     print(markdown_table(summary(curves), labels))
+    if base:
+        if base not in curves:
+            sys.exit(f"--paired {base}: no results for it in {', '.join(paths)}")
+        print(f"\nPaired over seeds: each sampler's mean regret minus {labels.get(base, base)}'s on "
+              "the same seed, mean ± standard error over seeds (negative is better), and on how "
+              "many seeds it is ahead\n")
+        print(paired_table(paired(curves, base), base, labels))
     if by_task:
         order = [s for s in samplers if s != "random"] or sorted({r["sampler"] for r in results})
         print("\nPer task: mean normalized regret over seeds; tasks where random search is "
@@ -328,6 +344,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="print the regret table of result files and write the plot")
     parser.add_argument("--by-task", action="store_true",
                         help="with --report: also print each task's regret per sampler at the final budget")
+    parser.add_argument("--paired", default=None, metavar="SAMPLER",
+                        help="with --report: also print each sampler's difference from SAMPLER, seed by seed")
     parser.add_argument("--plot", default=None, metavar="PNG",
                         help="where --report writes the plot (default: hpo-<suite>-regret.png beside the file)")
     args = parser.parse_args(argv)
@@ -337,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     logging.getLogger("tunepilot").setLevel(logging.ERROR)
     if args.report:
-        report(args.report, args.samplers, args.plot, args.by_task, args.seeds)
+        report(args.report, args.samplers, args.plot, args.by_task, args.seeds, args.paired)
     elif args.make_centres:
         make_centres(args)
     else:

@@ -116,6 +116,53 @@ def summary(curves: dict[str, dict[int, np.ndarray]], budgets: Sequence[int] = B
     return out
 
 
+def paired(
+    curves: dict[str, dict[int, np.ndarray]], base: str, budgets: Sequence[int] = BUDGETS,
+) -> dict[str, dict[int, tuple[float, float, int, int]]]:
+    """sampler -> budget -> (mean difference from ``base``, its SE, seeds ahead, seeds).
+
+    The difference is taken seed by seed (sampler's mean regret over tasks minus
+    ``base``'s on the same seed, so the same startup draws and the same tasks), then
+    averaged over the seeds both ran; negative is better than ``base``. Pairing takes out
+    the seed-to-seed variation the two share, which the unpaired standard errors of
+    :func:`summary` carry twice.
+    """
+    if base not in curves:
+        raise ValueError(f"no results for {base!r} to pair with")
+    out: dict[str, dict[int, tuple[float, float, int, int]]] = {}
+    for sampler, seeds in curves.items():
+        if sampler == base:
+            continue
+        shared = sorted(set(seeds) & set(curves[base]))
+        if not shared:
+            continue
+        diffs = np.stack([seeds[seed] - curves[base][seed] for seed in shared])
+        out[sampler] = {}
+        for b in [b for b in budgets if b <= diffs.shape[1]] or [diffs.shape[1]]:
+            col = diffs[:, b - 1]
+            se = float(col.std(ddof=1) / np.sqrt(len(col))) if len(col) > 1 else float("nan")
+            out[sampler][b] = (float(col.mean()), se, int((col < 0).sum()), len(col))
+    return out
+
+
+def paired_table(
+    table: dict[str, dict[int, tuple[float, float, int, int]]], base: str, labels: dict[str, str],
+) -> str:
+    """A table of :func:`paired`, best sampler first."""
+    budgets = sorted({b for row in table.values() for b in row})
+    lines = ["| sampler − " + labels.get(base, base) + " | "
+             + " | ".join(f"@{b} (seeds ahead)" for b in budgets) + " |",
+             "|---|" + "---|" * len(budgets)]
+    for sampler in sorted(table, key=lambda s: table[s][budgets[-1]][0]):
+        cells = []
+        for b in budgets:
+            mean, se, ahead, n = table[sampler][b]
+            cells.append(f"{mean:+.3f} ± {se:.3f} ({ahead}/{n})" if np.isfinite(se)
+                         else f"{mean:+.3f} (1 seed)")
+        lines.append(f"| {labels.get(sampler, sampler)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def best_value_table(
     results: list[dict[str, Any]], direction: str, budgets: Sequence[int] = BUDGETS,
 ) -> dict[str, dict[int, tuple[float, float]]]:

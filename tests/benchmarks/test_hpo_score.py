@@ -6,7 +6,15 @@ import math
 
 import pytest
 
-from benchmarks.hpo._score import best_value_table, markdown_table, regret_curves, task_regrets, task_table
+from benchmarks.hpo._score import (
+    best_value_table,
+    markdown_table,
+    paired,
+    paired_table,
+    regret_curves,
+    task_regrets,
+    task_table,
+)
 
 
 def run(task: str, sampler: str, seed: int, values: list[float | None], direction: str = "maximize"):
@@ -63,3 +71,24 @@ def test_per_task_regret_divides_by_random_search_distance_and_skips_solved_task
     assert lines[0] == "| task (@2) | f_random − f_opt | tpe |"
     assert lines[2] == "| b | 0 | – |"
     assert lines[3] == "| a | 0.2 | 0.250 |"
+
+
+def test_paired_differences_are_taken_seed_by_seed() -> None:
+    # One task; random search's mean best is 0.7 at 2 trials and the optimum seen is 0.9.
+    results = [
+        run("a", "random", 0, [0.5, 0.8]), run("a", "random", 1, [0.6, 0.6]),
+        run("a", "tpe", 0, [0.9, 0.9]), run("a", "tpe", 1, [0.7, 0.8]),
+        run("a", "blend", 0, [0.8, 0.8]), run("a", "blend", 1, [0.8, 0.9]),
+    ]
+    curves = regret_curves(results, {})
+    table = paired(curves, "tpe", budgets=(2,))
+    # Regrets at 2 trials: tpe 0 and 0.5, blend 0.5 and 0 -> differences +0.5 and -0.5.
+    mean, se, ahead, n = table["blend"][2]
+    assert (mean, ahead, n) == (pytest.approx(0.0), 1, 2)
+    assert se == pytest.approx(0.5)
+    assert "tpe" not in table
+    lines = paired_table(table, "tpe", {"tpe": "TPE"}).splitlines()
+    assert lines[0] == "| sampler − TPE | @2 (seeds ahead) |"
+    assert lines[2] == "| blend | +0.000 ± 0.500 (1/2) |"
+    with pytest.raises(ValueError, match="'gp'"):
+        paired(curves, "gp")

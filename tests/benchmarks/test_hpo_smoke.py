@@ -45,9 +45,14 @@ def test_hpo_harness_smoke_run_and_report(tmp_path, suite, tasks):
     assert {"machine", "versions", "command", "commit"} <= set(data)
     assert len(data["results"]) == 2 * 2 * 4
     assert all(len(r["values"]) == 5 for r in data["results"])
-    report = run("-m", "benchmarks.hpo", "--report", str(out)).stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["smoke.json"]  # no half-written copy left
+    report = run("-m", "benchmarks.hpo", "--report", str(out), "--paired", "tpe").stdout
     assert "| sampler | regret @5 |" in report
     assert "controlled prior: informative (not an LLM)" in report
+    # Differences from TPE seed by seed: one row per other sampler, none for TPE itself.
+    assert "| sampler − TPE (independent) | @5 (seeds ahead) |" in report
+    paired_rows = [line for line in report.splitlines() if line.endswith("/2) |")]
+    assert len(paired_rows) == 3 and not any(r.startswith("| TPE") for r in paired_rows)
     # Bayesmark's classification tasks share a scale: their raw accuracy is shown too.
     assert ("| sampler | accuracy @5 |" in report) == (suite == "bayesmark")
 
