@@ -94,9 +94,26 @@ def environment() -> dict[str, Any]:
             versions[name] = None
     machine = {
         "platform": platform.platform(), "python": platform.python_version(),
-        "processor": platform.machine(), "cpus": os.cpu_count(),
+        "processor": platform.machine(), "cpus": os.cpu_count(), **_cpu(),
     }
     return {"machine": machine, "versions": versions, "commit": _commit()}
+
+
+def _cpu() -> dict[str, Any]:
+    """The CPU model and its vector extensions, where Linux says them.
+
+    llama.cpp picks its kernels by instruction set, so the embedded model can answer a
+    seeded prompt differently on another CPU: the result file says which one ran it.
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = fields.get("flags", "").split()
+    return {"cpu": fields.get("model name"),
+            "simd": [f for f in flags if f in ("avx", "avx2", "fma", "f16c") or f.startswith("avx512")]}
 
 
 def _commit() -> str | None:

@@ -43,6 +43,8 @@ def test_hpo_harness_smoke_run_and_report(tmp_path, suite, tasks):
     data = json.loads(out.read_text())
     assert data["suite"] == suite and data["seeds"] == [0, 1]
     assert {"machine", "versions", "command", "commit"} <= set(data)
+    if Path("/proc/cpuinfo").exists():  # the CPU is named: llama.cpp's output depends on it
+        assert data["machine"]["cpu"] and isinstance(data["machine"]["simd"], list)
     assert len(data["results"]) == 2 * 2 * 4
     assert all(len(r["values"]) == 5 for r in data["results"])
     assert [p.name for p in tmp_path.iterdir()] == ["smoke.json"]  # no half-written copy left
