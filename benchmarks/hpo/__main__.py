@@ -316,12 +316,14 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
     curves = regret_curves(results, f_opt)
     print(markdown_table(summary(curves), labels))
     if base:
-        if base not in curves:
-            sys.exit(f"--paired {base}: no results for it in {', '.join(paths)}")
+        try:
+            differences = paired(curves, base)
+        except ValueError as error:
+            sys.exit(f"--paired {base}: {error} in {', '.join(paths)}")
         print(f"\nPaired over seeds: each sampler's mean regret minus {labels.get(base, base)}'s on "
               "the same seed, mean ± standard error over seeds (negative is better), and on how "
               "many seeds it is ahead\n")
-        print(paired_table(paired(curves, base), base, labels))
+        print(paired_table(differences, base, labels))
     if by_task:
         order = [s for s in samplers if s != "random"] or sorted({r["sampler"] for r in results})
         print("\nPer task: mean normalized regret over seeds; tasks where random search is "

@@ -101,6 +101,12 @@ def task_table(results: list[dict[str, Any]], f_opt: dict[str, float], samplers:
     return "\n".join(lines)
 
 
+def _mean_se(col: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error over seeds; one seed has no standard error (NaN)."""
+    se = float(col.std(ddof=1) / np.sqrt(len(col))) if len(col) > 1 else float("nan")
+    return float(col.mean()), se
+
+
 def summary(curves: dict[str, dict[int, np.ndarray]], budgets: Sequence[int] = BUDGETS) -> dict[str, dict[int, tuple[float, float]]]:
     """sampler -> budget -> (mean regret, standard error over seeds)."""
     out: dict[str, dict[int, tuple[float, float]]] = {}
@@ -110,9 +116,7 @@ def summary(curves: dict[str, dict[int, np.ndarray]], budgets: Sequence[int] = B
         # A short smoke run still gets a column: its final budget.
         for b in [b for b in budgets if b <= stacked.shape[1]] or [stacked.shape[1]]:
             if b <= stacked.shape[1]:
-                col = stacked[:, b - 1]
-                se = float(col.std(ddof=1) / np.sqrt(len(col))) if len(col) > 1 else float("nan")
-                out[sampler][b] = (float(col.mean()), se)
+                out[sampler][b] = _mean_se(stacked[:, b - 1])
     return out
 
 
@@ -140,8 +144,7 @@ def paired(
         out[sampler] = {}
         for b in [b for b in budgets if b <= diffs.shape[1]] or [diffs.shape[1]]:
             col = diffs[:, b - 1]
-            se = float(col.std(ddof=1) / np.sqrt(len(col))) if len(col) > 1 else float("nan")
-            out[sampler][b] = (float(col.mean()), se, int((col < 0).sum()), len(col))
+            out[sampler][b] = (*_mean_se(col), int((col < 0).sum()), len(col))
     return out
 
 
