@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +45,19 @@ time.sleep(float(wandb.config.get("sleep", 0)))
 STUBBORN = '''
 import signal, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
+time.sleep(120)
+'''
+
+SLEEPER = '''
+import os, signal, sys, time
+from pathlib import Path
+here = Path(sys.argv[0]).parent
+def on_term(*_):
+    (here / "got.txt").write_text("sigterm")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+(here / "pid.part").write_text(str(os.getpid()))
+(here / "pid.part").rename(here / "pid.txt")
 time.sleep(120)
 '''
 
@@ -125,6 +143,62 @@ def test_a_program_ignoring_sigterm_is_killed_after_the_grace_period(
     assert result.exit_code == 0, result.output
     assert time.monotonic() - started < 30
     assert [r["state"] for r in _runs(server, sweep_id)] == ["stopped"]
+
+
+# The CLI with a terminal's Ctrl-C handling, even where this test runs with SIGINT ignored.
+CLI_WITH_CTRL_C = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                   "from tunepilot.cli import main; main()")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize(("signum", "exit_code", "reason"), [
+    (signal.SIGINT, 130, "interrupted (Ctrl-C)"),
+    (signal.SIGTERM, 143, "the agent received SIGTERM"),
+])
+def test_ctrl_c_or_sigterm_to_the_agent_stops_its_program_and_reports_the_run(
+    tmp_path: Path, server: SweepServer, signum: int, exit_code: int, reason: str
+) -> None:
+    # The program runs in a session of its own, so a terminal's Ctrl-C reaches only
+    # the agent: the agent must pass it on rather than leave the program running.
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    sweep_id = _sweep(tmp_path, server, {
+        "program": str(tmp_path / "sleeper.py"), "method": "grid",
+        "parameters": {"x": {"value": 1}},
+    })
+    log = tmp_path / "agent.log"
+    with log.open("w") as out:  # a file, not a pipe that a left-over program would hold open
+        agent = subprocess.Popen(
+            [sys.executable, "-c", CLI_WITH_CTRL_C, "agent", sweep_id, "--url", server.url,
+             "--grace-period", "5"],
+            start_new_session=True, stdout=out, stderr=subprocess.STDOUT,
+        )
+    program = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "pid.txt").exists():
+            assert agent.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the program never started"
+            time.sleep(0.1)
+        program = int((tmp_path / "pid.txt").read_text())
+        os.killpg(agent.pid, signum)  # as a terminal signals its foreground group
+        agent.wait(timeout=30)
+        assert agent.returncode == exit_code, log.read_text()
+        assert not _alive(program), "the agent left its program running"
+    finally:
+        for group in (agent.pid, program):
+            if group is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
+    assert (tmp_path / "got.txt").read_text() == "sigterm"  # asked first, not killed
+    [run] = _runs(server, sweep_id)
+    assert (run["state"], run["fail_reason"]) == ("failed", reason)
 
 
 def test_a_bad_config_file_exits_2_naming_the_problem(tmp_path: Path, server: SweepServer) -> None:

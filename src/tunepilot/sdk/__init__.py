@@ -18,12 +18,13 @@ The server URL and token come from arguments or ``TUNEPILOT_URL`` and
 ``TUNEPILOT_TOKEN``. The SDK speaks HTTP only (httpx); it never imports the server.
 """
 
-from tunepilot.sdk._agent import agent, expand_command
+from tunepilot.sdk._agent import AgentTerminated, agent, expand_command
 from tunepilot.sdk._client import Client
 from tunepilot.sdk._run import Config, Run, RunStopped, Summary, config, finish, init, log, summary
 from tunepilot.sdk._sweep import Suggestion, SweepController, sweep
 
 __all__ = [
+    "AgentTerminated",
     "Client",
     "Config",
     "Run",

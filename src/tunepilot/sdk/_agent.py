@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -69,6 +70,33 @@ class Heartbeat:
                 self.run.stop_event.set()
 
 
+class AgentTerminated(SystemExit):
+    """Raised in the agent's main thread on SIGTERM; exits with status 143, as the signal would."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+def _raise_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM into AgentTerminated, so the run is reported and its program stopped.
+
+    Only in the main thread and only over the default handler; returns the undo.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return lambda: None
+
+    def handler(signum: int, frame: object) -> None:
+        raise AgentTerminated
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    signal.signal(signal.SIGTERM, handler)
+    return restore
+
+
 @dataclass
 class _Failures:
     times: deque[float]
@@ -101,7 +129,10 @@ def agent(
     ``config``, ``log()`` and ``summary`` belong to the leased run. Without it, the
     sweep config's ``program``/``command`` is started for each run. The agent stops
     when the sweep hands out nothing more, after ``count`` runs, or after 3 failed
-    runs within 60 seconds.
+    runs within 60 seconds. On Ctrl-C or SIGTERM it stops the running program (its
+    process group: SIGTERM, then SIGKILL after ``grace_period`` seconds), reports
+    the run as failed with the reason, and raises ``KeyboardInterrupt`` or
+    ``AgentTerminated`` (exit status 143).
 
     Returns:
         The number of runs started.
@@ -114,6 +145,7 @@ def agent(
     )
     failures = _Failures(deque())
     started = 0
+    restore_sigterm = _raise_on_sigterm()
     try:
         while count is None or started < count:
             try:
@@ -132,9 +164,11 @@ def agent(
             try:
                 with Heartbeat(client, run, float(lease["heartbeat_interval"])):
                     state, reason = runner(run)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, AgentTerminated) as exc:
                 # Report the run now rather than leave it to the reaper, then stop.
-                finish_run(client, run, "failed", "interrupted (Ctrl-C)")
+                why = ("interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt)
+                       else "the agent received SIGTERM")
+                finish_run(client, run, "failed", why)
                 raise
             finish_run(client, run, state, reason)
             if state == "failed" and failures.add():
@@ -142,6 +176,7 @@ def agent(
                               FAILURE_WINDOW)
                 break
     finally:
+        restore_sigterm()
         client.close()
     return started
 
@@ -204,12 +239,18 @@ class _ProgramRunner:
                        TUNEPILOT_SWEEP_ID=str(run.sweep_id), TUNEPILOT_URL=self.client.url)
             if self.client.token:
                 env["TUNEPILOT_TOKEN"] = self.client.token
+            # Its own session, so that a stop can signal the whole process group; a
+            # Ctrl-C at the terminal then reaches only the agent, which passes it on.
             process = subprocess.Popen(argv, env=env, start_new_session=True)
             stopped = False
-            while process.poll() is None:
-                if run.stop_event.wait(0.2) and not stopped:
-                    stopped = True
-                    terminate(process, self.grace_period)
+            try:
+                while process.poll() is None:
+                    if run.stop_event.wait(0.2) and not stopped:
+                        stopped = True
+                        terminate(process, self.grace_period)
+            except BaseException:  # Ctrl-C or SIGTERM to the agent: no orphaned program
+                terminate(process, self.grace_period)
+                raise
             if stopped:
                 return "stopped", run.stop_reason
             if process.returncode != 0:
@@ -218,15 +259,25 @@ class _ProgramRunner:
 
 
 def terminate(process: subprocess.Popen[Any], grace_period: float) -> None:
-    """SIGTERM the run's process group, then SIGKILL it after ``grace_period`` seconds."""
+    """SIGTERM the run's process group, then SIGKILL it after ``grace_period`` seconds.
+
+    A second Ctrl-C or SIGTERM while waiting kills the group at once and is raised again.
+    """
+    _signal_group(process, signal.SIGTERM)
     try:
-        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=grace_period)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        _signal_group(process, signal.SIGKILL)
         process.wait()
-    except ProcessLookupError:
-        pass
+    except BaseException:
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
+        raise
+
+
+def _signal_group(process: subprocess.Popen[Any], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the whole group has already exited
+        os.killpg(process.pid, signum)
 
 
 def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
