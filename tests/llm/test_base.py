@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from tunepilot.exceptions import LLMOutputError
 from tunepilot.llm._base import MAX_RESPONSE_CHARS, Completion, Message, parse_json, prompt_hash
+from tunepilot.space import FloatParam
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,14 @@ def test_valid_json_with_or_without_a_code_fence(text: str, expected: Any) -> No
 def test_nan_and_infinity_literals_are_rejected(text: str) -> None:
     with pytest.raises(LLMOutputError, match=r"^answer is not valid JSON: (NaN|Infinity|-Infinity) is not valid JSON"):
         parse_json(text)
+
+
+def test_a_number_beyond_float_range_stays_finite_for_the_space_to_clamp() -> None:
+    # json.loads would read these as inf and -inf, which no parameter can repair.
+    data = parse_json('{"gamma": 1e400, "C": -2.5E+999, "tiny": 1e-400, "lr": 0.5}')
+    assert data == {"gamma": sys.float_info.max, "C": -sys.float_info.max, "tiny": 0.0,
+                    "lr": 0.5}
+    assert FloatParam("gamma", 1e-3, 1e3, log=True).repair(data["gamma"]) == (1e3, ["clamped"])
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tunepilot.exceptions import LLMConfigError, LLMTimeoutError
@@ -56,6 +58,15 @@ def test_embedded_model_answers_json_in_the_requested_shape():
     assert answer.usage.prompt_tokens > 20 and answer.usage.completion_tokens > 5
     assert answer.usage.cost_usd == 0.0
     assert answer.latency_s > 0
+
+
+def test_grammar_strings_refuse_the_control_characters_that_json_forbids():
+    # llama-cpp-python's converter allows them ([^"\\]); a raw newline in the
+    # rationale then made the whole answer unparseable.
+    rules = [line for line in _local.json_schema_gbnf(json.dumps(SCHEMA)).splitlines()
+             if line.startswith("char ::=")]
+    assert rules == [r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] '
+                     r'[0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])']
 
 
 def test_same_seed_gives_the_same_answer():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -105,8 +107,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # a literal beyond float range, such as 1e400 (NaN never gets here)
+        return math.copysign(sys.float_info.max, value)
+    return value
+
+
 def parse_json(text: str) -> Any:
-    """Parse untrusted JSON text strictly; raise :class:`LLMOutputError` on any problem."""
+    """Parse untrusted JSON text strictly; raise :class:`LLMOutputError` on any problem.
+
+    A number too large for a float (``1e400``, valid JSON) becomes the largest finite
+    float of its sign rather than infinity, so that the search space clamps it, and
+    counts the clamp, as it does an over-long integer.
+    """
     if not isinstance(text, str):
         raise LLMOutputError(f"expected text, got {type(text).__name__}", text=repr(text)[:200])
     if len(text) > MAX_RESPONSE_CHARS:
@@ -116,7 +130,7 @@ def parse_json(text: str) -> Any:
         )
     stripped = _strip_code_fence(text.strip())
     try:
-        return json.loads(stripped, parse_constant=_reject_constant)
+        return json.loads(stripped, parse_constant=_reject_constant, parse_float=_parse_float)
     except RecursionError:
         raise LLMOutputError("answer is nested too deeply", text=text[:200]) from None
     except ValueError as exc:  # JSONDecodeError, NaN literals, over-long integers

@@ -193,11 +193,28 @@ class LocalBackend:
         )
 
 
+# llama-cpp-python's schema converter lets a JSON string hold raw control characters
+# (its rule is [^"\\]), which JSON forbids: a model that writes a newline into its
+# rationale then gives an answer no JSON parser takes. Strings here exclude them, as
+# llama.cpp's own converter does.
+_LOOSE_CHAR = 'char ::= [^"\\\\] |'
+_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+
+
+def json_schema_gbnf(schema_json: str) -> str:
+    """The GBNF grammar of a JSON schema, whose strings admit only what JSON allows."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    gbnf: str = json_schema_to_gbnf(schema_json)
+    return "\n".join(_JSON_CHAR + line[len(_LOOSE_CHAR):] if line.startswith(_LOOSE_CHAR)
+                     else line for line in gbnf.splitlines())
+
+
 @lru_cache(maxsize=32)
 def _grammar(schema_json: str) -> Any:
     from llama_cpp.llama_grammar import LlamaGrammar
 
-    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    return LlamaGrammar.from_string(json_schema_gbnf(schema_json), verbose=False)
 
 
 def _formatter(model: Any) -> Any:
