@@ -183,3 +183,40 @@ def test_the_sdk_never_imports_the_server() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60)
     assert result.stdout.strip() == "False"
+
+
+class AnswerLostTransport(httpx.HTTPTransport):
+    """Fault injection: the first log request reaches the server, its answer is lost."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path.endswith("/log") and not self.lost:
+            self.lost += 1
+            response.read()
+            raise httpx.ReadTimeout("the answer was lost", request=request)
+        return response
+
+
+def test_a_log_whose_answer_was_lost_is_stored_once(server: SweepServer) -> None:
+    from tunepilot.sdk._run import Run
+
+    sweep_id = wandb.sweep(CONFIG, project="sdk", url=server.url)
+    plain, transport = Client(server.url), AnswerLostTransport()
+    lossy = Client(server.url, transport=transport)
+    try:
+        lease = plain.post(f"/sweeps/{sweep_id}/suggest", {"agent": "test"})
+        run = Run(client=lossy, run_id=lease["run_id"], config=lease["config"],
+                  sweep_id=sweep_id)
+        run.log({"loss": 0.5})
+        run.log({"loss": 0.25})
+    finally:
+        plain.close()
+        lossy.close()
+    assert transport.lost == 1  # the first log was sent twice
+    rows = httpx.get(f"{server.url}/api/v1/runs/{run.id}/metrics").json()
+    assert [(r["step"], r["data"]) for r in rows] == [(0, {"loss": 0.5}), (1, {"loss": 0.25})]
+    assert httpx.get(f"{server.url}/api/v1/runs/{run.id}").json()["n_rows"] == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import optuna
@@ -124,6 +125,81 @@ def test_log_builds_the_summary_and_metric_rows(client: TestClient) -> None:
     run = client.post(f"/api/v1/runs/{run_id}/finish", json={"summary": {"note": "ok"}}).json()
     assert run["summary"] == {"loss": 1.5, "epoch": 1, "note": "ok"}
     assert run["value"] == 1.5 and run["state"] == "finished"
+
+
+def _history(db_url: str, run_id: str) -> list[Any]:
+    from tunepilot.server._settings import normalize_db_url
+    from tunepilot.server.db import Database, repository
+
+    db = Database(normalize_db_url(db_url))
+    try:
+        with db.session() as session:
+            return list(repository.get_run(session, run_id).metric_history)
+    finally:
+        db.dispose()
+
+
+def test_a_retried_log_is_stored_once(client: TestClient, db_url: str) -> None:
+    run_id = suggest(client, create(client)["id"]).json()["run_id"]
+    url = f"/api/v1/runs/{run_id}/log"
+    body = {"rows": [{"metrics": {"loss": 3.0}}, {"metrics": {"loss": 2.0}}],
+            "request_id": "log-request-0001"}
+    assert client.post(url, json=body).json() == {"state": "running", "stop": False,
+                                                   "reason": None}
+    again = client.post(url, json=body)
+    assert again.status_code == 200 and again.json()["stop"] is False
+    client.post(url, json={"rows": [{"metrics": {"loss": 1.5}}], "request_id": "log-request-0002"})
+    for _ in range(2):  # without an id, every request is stored
+        client.post(url, json={"rows": [{"metrics": {"loss": 1.0}}]})
+    rows = client.get(f"/api/v1/runs/{run_id}/metrics").json()
+    assert [(r["step"], r["data"]["loss"]) for r in rows] == [
+        (0, 3.0), (1, 2.0), (2, 1.5), (3, 1.0), (4, 1.0)]
+    assert client.get(f"/api/v1/runs/{run_id}").json()["n_rows"] == 5
+    assert _history(db_url, run_id) == [3.0, 2.0, 1.5, 1.0, 1.0]
+    bad = client.post(url, json={"rows": [{"metrics": {"loss": 1.0}}], "request_id": "no spaces"})
+    assert bad.status_code == 422 and "request_id" in bad.text
+
+
+def test_a_retry_sent_while_its_twin_is_being_stored_is_stored_once(
+    client: TestClient, db_url: str
+) -> None:
+    """The twin holds its transaction open; the retry waits for it and stores nothing."""
+    import threading
+
+    from sqlalchemy import text
+
+    from tunepilot.server._settings import normalize_db_url
+    from tunepilot.server.db import Database, MetricRow
+
+    run_id = suggest(client, create(client)["id"]).json()["run_id"]
+    body = {"rows": [{"metrics": {"loss": 2.0}}], "request_id": "log-request-twin"}
+    answers: list[Any] = []
+    retry = threading.Thread(
+        target=lambda: answers.append(client.post(f"/api/v1/runs/{run_id}/log", json=body)))
+    db = Database(normalize_db_url(db_url))
+    try:
+        with db.session() as twin:
+            twin.add(MetricRow(run_id=run_id, step=0, data={"loss": 2.0},
+                               request_id="log-request-twin"))
+            twin.flush()
+            retry.start()
+            if not db.sqlite:  # the retry must be waiting on the twin's row in the unique index
+                deadline = time.monotonic() + 10
+                with db.engine.connect() as watcher:
+                    while watcher.scalar(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    )) == 0:
+                        assert time.monotonic() < deadline, "the retry never waited for its twin"
+                        time.sleep(0.05)
+            else:
+                time.sleep(0.5)
+            assert retry.is_alive()  # it waits for the twin's transaction
+        retry.join(30)
+    finally:
+        db.dispose()
+    assert answers and answers[0].status_code == 200, answers and answers[0].text
+    rows = client.get(f"/api/v1/runs/{run_id}/metrics").json()
+    assert [(r["step"], r["data"]) for r in rows] == [(0, {"loss": 2.0})]
 
 
 def test_finish_is_idempotent_but_a_finished_run_takes_no_logs(client: TestClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -100,8 +101,11 @@ class Run:
         self.history.append({"_step": step, **row})
         dict.update(self.summary, row)
         if self.client is not None and self.id is not None:
-            answer = self.client.post(f"/runs/{self.id}/log",
-                                      {"rows": [{"step": step, "metrics": row}]})
+            # One id for the request and its retries, so a retry of a log whose
+            # answer was lost (a timeout, a server restart) is not stored twice.
+            answer = self.client.post(f"/runs/{self.id}/log", {
+                "rows": [{"step": step, "metrics": row}], "request_id": uuid.uuid4().hex,
+            })
             if answer and answer.get("stop"):
                 self.stop_reason = answer.get("reason")
                 self.stop_event.set()

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tunepilot.exceptions import ConflictError
@@ -63,34 +64,51 @@ class RunService:
             run.heartbeat_at = utcnow()
             return Signal(run.state, run.stop_requested, run.stop_reason)
 
-    def log(self, run_id: str, rows: list[tuple[int | None, dict[str, Any]]]) -> Signal:
+    def log(
+        self, run_id: str, rows: list[tuple[int | None, dict[str, Any]]],
+        request_id: str | None = None,
+    ) -> Signal:
         """Store metric rows, update the summary and intermediate values, apply hyperband.
+
+        A request id makes the call idempotent: when a client retries a log whose
+        answer it lost (a timeout, a server restart after the commit), the rows are
+        not stored twice and the answer is the run's current signal, as a heartbeat's.
 
         Raises:
             ConflictError: the run is no longer running.
         """
-        with self.ctx.db.session() as session:
-            run = repository.get_run(session, run_id)
-            _check_running(run)
-            sweep = repository.get_sweep(session, run.sweep_id)
-            metric, goal = sweep.metric_name, sweep.metric_goal
-            summary, history = dict(run.summary or {}), list(run.metric_history or [])
-            intermediate: list[tuple[int, float]] = []
-            step = run.n_rows
-            for given, data in rows:
-                step = given if given is not None else step
-                session.add(MetricRow(run_id=run_id, step=step, data=data))
-                summary.update(data)
-                value = metric_value(data, metric)
-                if value is not None:
-                    history.append(value)
-                    intermediate.append((step, value))
-                step += 1
-            run.summary, run.metric_history = summary, history
-            run.n_rows = step
-            run.heartbeat_at = utcnow()
-            trial_id, sweep_id, raw = run.trial_id, run.sweep_id, sweep.config
-            stop, reason = run.stop_requested, run.stop_reason
+        try:
+            with self.ctx.db.session() as session:
+                run = repository.get_run(session, run_id)
+                if request_id is not None and _stored(session, run_id, request_id):
+                    raise _AlreadyStored
+                _check_running(run)
+                sweep = repository.get_sweep(session, run.sweep_id)
+                metric, goal = sweep.metric_name, sweep.metric_goal
+                summary, history = dict(run.summary or {}), list(run.metric_history or [])
+                intermediate: list[tuple[int, float]] = []
+                step = run.n_rows
+                for i, (given, data) in enumerate(rows):
+                    step = given if given is not None else step
+                    session.add(MetricRow(run_id=run_id, step=step, data=data,
+                                          request_id=request_id if i == 0 else None))
+                    if i == 0 and request_id is not None:
+                        _flush_first(session)
+                    summary.update(data)
+                    value = metric_value(data, metric)
+                    if value is not None:
+                        history.append(value)
+                        intermediate.append((step, value))
+                    step += 1
+                run.summary, run.metric_history = summary, history
+                run.n_rows = step
+                run.heartbeat_at = utcnow()
+                trial_id, sweep_id, raw = run.trial_id, run.sweep_id, sweep.config
+                stop, reason = run.stop_requested, run.stop_reason
+        except _AlreadyStored:
+            _logger.info("run %s: log request %s was stored before; not storing it again",
+                         run_id, request_id)
+            return self.heartbeat(run_id)
         for s, value in intermediate:
             try:
                 self.ctx.storage.set_trial_intermediate_value(trial_id, s, value)
@@ -303,6 +321,30 @@ def _may_end(sweep: Sweep) -> bool:
 def _study_name(ctx: ServerContext, sweep_id: str) -> str:
     with ctx.db.session() as session:
         return repository.get_sweep(session, sweep_id).study_name
+
+
+class _AlreadyStored(Exception):
+    """A log request whose id was stored before: its retry must not store it again."""
+
+
+def _stored(session: Session, run_id: str, request_id: str) -> bool:
+    return session.scalar(
+        select(MetricRow.id).where(MetricRow.run_id == run_id,
+                                   MetricRow.request_id == request_id)
+    ) is not None
+
+
+def _flush_first(session: Session) -> None:
+    """Write the request's first row now: a concurrent twin of the request fails here.
+
+    On PostgreSQL two copies of a request (a retry sent while the first is still
+    being stored) both pass :func:`_stored`; the second then waits on the unique
+    index until the first commits and fails. On SQLite writers never overlap.
+    """
+    try:
+        session.flush()
+    except IntegrityError:
+        raise _AlreadyStored from None
 
 
 def _check_running(run: Run) -> None:

@@ -33,8 +33,12 @@ def heartbeat(run_id: str, runs: RunsDep) -> Any:
 
 @router.post("/{run_id}/log", response_model=schemas.Signal, responses=_ERRORS)
 def log(run_id: str, body: schemas.LogIn, runs: RunsDep) -> Any:
-    """Append metric rows; the summary keeps each key's last value."""
-    return runs.log(run_id, [(row.step, row.metrics) for row in body.rows]).__dict__
+    """Append metric rows; the summary keeps each key's last value.
+
+    With a ``request_id``, a retried request is stored once.
+    """
+    rows = [(row.step, row.metrics) for row in body.rows]
+    return runs.log(run_id, rows, request_id=body.request_id).__dict__
 
 
 @router.get("/{run_id}/metrics", response_model=list[schemas.MetricRowOut], responses=_ERRORS)

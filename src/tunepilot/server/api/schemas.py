@@ -102,13 +102,17 @@ class SweepPage(BaseModel):
     offset: int
 
 
+#: A client's id for one request, the same on its retries.
+RequestId = Annotated[
+    str, StringConstraints(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+]
+
+
 class SuggestIn(_Body):
     """Who asks (an agent name shown on the run, host:pid in the SDK), and a request id."""
 
     agent: Annotated[str, StringConstraints(max_length=256, pattern=r"^[^\x00]*$")] | None = None
-    request_id: Annotated[
-        str, StringConstraints(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    ] | None = Field(
+    request_id: RequestId | None = Field(
         default=None,
         description="A unique id for this request; a retry with the same id returns the same run.",
     )
@@ -163,6 +167,11 @@ class LogRow(_Body):
 
 class LogIn(_Body):
     rows: Annotated[list[LogRow], Field(min_length=1, max_length=1000)]
+    request_id: RequestId | None = Field(
+        default=None,
+        description="A unique id for this request; a retry with the same id stores nothing "
+        "more and answers the run's current signal.",
+    )
 
 
 class SummaryIn(_Body):

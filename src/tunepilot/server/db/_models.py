@@ -129,11 +129,17 @@ class MetricRow(Base):
     """One ``log()`` call of a run: a step and a JSON object of metrics."""
 
     __tablename__ = "tp_run_metrics"
+    __table_args__ = (
+        Index("uq_tp_run_metrics_run_id_request_id", "run_id", "request_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("tp_runs.id"), index=True)
     step: Mapped[int] = mapped_column(Integer)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The client's id for the log request, on the first row it stored (NULL on the
+    # others and without an id); unique per run, so a retried request is stored once.
+    request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
