@@ -186,15 +186,17 @@ def test_the_sdk_never_imports_the_server() -> None:
 
 
 class AnswerLostTransport(httpx.HTTPTransport):
-    """Fault injection: the first log request reaches the server, its answer is lost."""
+    """Fault injection: the first POST to a path ending in ``suffix`` reaches the server,
+    and its answer is lost."""
 
-    def __init__(self) -> None:
+    def __init__(self, suffix: str) -> None:
         super().__init__()
+        self.suffix = suffix
         self.lost = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = super().handle_request(request)
-        if request.url.path.endswith("/log") and not self.lost:
+        if request.method == "POST" and request.url.path.endswith(self.suffix) and not self.lost:
             self.lost += 1
             response.read()
             raise httpx.ReadTimeout("the answer was lost", request=request)
@@ -205,7 +207,7 @@ def test_a_log_whose_answer_was_lost_is_stored_once(server: SweepServer) -> None
     from tunepilot.sdk._run import Run
 
     sweep_id = wandb.sweep(CONFIG, project="sdk", url=server.url)
-    plain, transport = Client(server.url), AnswerLostTransport()
+    plain, transport = Client(server.url), AnswerLostTransport("/log")
     lossy = Client(server.url, transport=transport)
     try:
         lease = plain.post(f"/sweeps/{sweep_id}/suggest", {"agent": "test"})
@@ -220,3 +222,12 @@ def test_a_log_whose_answer_was_lost_is_stored_once(server: SweepServer) -> None
     rows = httpx.get(f"{server.url}/api/v1/runs/{run.id}/metrics").json()
     assert [(r["step"], r["data"]) for r in rows] == [(0, {"loss": 0.5}), (1, {"loss": 0.25})]
     assert httpx.get(f"{server.url}/api/v1/runs/{run.id}").json()["n_rows"] == 2
+
+
+def test_a_sweep_whose_create_answer_was_lost_is_made_once(server: SweepServer) -> None:
+    transport = AnswerLostTransport("/sweeps")
+    with SweepController(config=CONFIG, project="sdk-lost-create",
+                         client=Client(server.url, transport=transport)) as controller:
+        assert transport.lost == 1  # the create was sent twice
+    page = httpx.get(f"{server.url}/api/v1/sweeps", params={"project": "sdk-lost-create"}).json()
+    assert [s["id"] for s in page["items"]] == [controller.sweep_id]

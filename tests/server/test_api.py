@@ -340,6 +340,30 @@ def test_the_database_is_an_optuna_storage(client: TestClient, db_url: str) -> N
         storage.engine.dispose()
 
 
+def test_a_retried_create_makes_one_sweep(client: TestClient, db_url: str) -> None:
+    from tunepilot.server._settings import normalize_db_url
+    from tunepilot.server.db import make_storage
+
+    body = {"config": RANDOM, "project": "retry", "request_id": "create-request-0001"}
+    first = client.post("/api/v1/sweeps", json=body)
+    again = client.post("/api/v1/sweeps", json=body)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert client.get("/api/v1/sweeps", params={"project": "retry"}).json()["total"] == 1
+    storage = make_storage(normalize_db_url(db_url))
+    try:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        assert names.count(first.json()["study_name"]) == 1
+        assert len([n for n in names if n.startswith("tunepilot-sweep-")]) == len(
+            client.get("/api/v1/sweeps", params={"limit": 500}).json()["items"])
+    finally:
+        storage.engine.dispose()
+    other = client.post("/api/v1/sweeps", json={**body, "config": {**RANDOM, "method": "bayes"}})
+    assert other.status_code == 409 and other.json()["reason"] == "request_id_reused"
+    elsewhere = client.post("/api/v1/sweeps", json={**body, "project": "another"})
+    assert elsewhere.status_code == 409 and elsewhere.json()["reason"] == "request_id_reused"
+
+
 def test_a_retried_suggest_gets_the_same_run(client: TestClient) -> None:
     sid = create(client)["id"]
     body = {"agent": "a", "request_id": "retry-me-0001"}

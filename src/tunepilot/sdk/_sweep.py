@@ -28,7 +28,8 @@ def sweep(
     client = Client(url, token)
     try:
         name = project or sweep.get("project") or "uncategorized"
-        body = {"config": dict(sweep), "project": name}
+        # One id for the request and its retries: a lost answer makes no second sweep.
+        body = {"config": dict(sweep), "project": name, "request_id": uuid.uuid4().hex}
         created: dict[str, Any] = client.post("/sweeps", body)
         return str(created["id"])
     finally:
@@ -77,7 +78,8 @@ class SweepController:
         self.client = client or Client(url, token)
         if sweep_id is None:
             assert config is not None
-            body = {"config": dict(config), "project": project or "uncategorized"}
+            body = {"config": dict(config), "project": project or "uncategorized",
+                    "request_id": uuid.uuid4().hex}
             sweep_id = str(self.client.post("/sweeps", body)["id"])
         self.sweep_id = sweep_id
         self._metric: str | None = None

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from tunepilot.exceptions import ConflictError, TunepilotError
 from tunepilot.server._context import ServerContext, parse_config
 from tunepilot.server._samplers import build_sweep_sampler
-from tunepilot.server.db import MetricRow, Run, Sweep, repository
+from tunepilot.server.db import MetricRow, Project, Run, Sweep, repository
 from tunepilot.server.db._models import utcnow
 from tunepilot.space import SweepConfig
 
@@ -60,13 +60,22 @@ class SweepService:
         name: str | None = None,
         description: str | None = None,
         start: bool = True,
+        request_id: str | None = None,
     ) -> Sweep:
         """Validate ``config``, make its Optuna study and the sweep row.
+
+        A request id makes the call idempotent: a client retrying a create whose
+        answer it lost gets the sweep the first request made instead of a second one.
 
         Raises:
             SearchSpaceError: the config is invalid.
             SpecError: the sampler options are invalid.
+            ConflictError: ``request_id`` already made a sweep of another config.
         """
+        if request_id is not None:
+            earlier = self._created_by(request_id, config, project)
+            if earlier is not None:
+                return earlier
         parsed = parse_config(config)
         if parsed.method != "grid":
             build_sweep_sampler(parsed)  # bad sampler options fail now, not at the first run
@@ -88,13 +97,36 @@ class SweepService:
                     metric_name=parsed.metric.name if parsed.metric else None,
                     metric_goal=parsed.direction,
                     metric_target=parsed.metric.target if parsed.metric else None,
-                    run_cap=parsed.run_cap, n_suggested=0,
+                    run_cap=parsed.run_cap, n_suggested=0, request_id=request_id,
                 )
                 session.add(sweep)
         except TunepilotError:
             optuna.delete_study(study_name=study_name, storage=self.ctx.storage)
+            # A twin of this request (a retry sent while it was still being made) won.
+            earlier = self._created_by(request_id, config, project) if request_id else None
+            if earlier is not None:
+                return earlier
             raise
         return sweep
+
+    def _created_by(self, request_id: str, config: dict[str, Any], project: str) -> Sweep | None:
+        """The sweep an earlier create with ``request_id`` made, if any.
+
+        Raises:
+            ConflictError: that request made a sweep of another config or project.
+        """
+        with self.ctx.db.session() as session:
+            sweep = repository.sweep_for_request(session, request_id)
+            if sweep is None:
+                return None
+            owner = session.get(Project, sweep.project_id)
+            if sweep.config != config or owner is None or owner.name != project:
+                raise ConflictError(
+                    f"request_id {request_id!r} already created sweep {sweep.id} with "
+                    "another config or project; send a new id with each request",
+                    reason="request_id_reused",
+                )
+            return sweep
 
     def update(self, sweep_id: str, changes: dict[str, Any]) -> Sweep:
         """Change name, description or run cap (only the keys present in ``changes``)."""

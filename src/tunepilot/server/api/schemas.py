@@ -46,6 +46,12 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: A client's id for one request, the same on its retries.
+RequestId = Annotated[
+    str, StringConstraints(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+]
+
+
 class SweepCreate(_Body):
     """A new sweep: a W&B sweep config, its project, and whether to start it now."""
 
@@ -58,6 +64,11 @@ class SweepCreate(_Body):
     name: Annotated[str, StringConstraints(max_length=256, pattern=r"^[^\x00]*$")] | None = None
     description: Text | None = None
     start: bool = Field(default=True, description="Start handing out runs at once.")
+    request_id: RequestId | None = Field(
+        default=None,
+        description="A unique id for this request; a retry with the same id returns the same "
+        "sweep.",
+    )
 
 
 class SweepUpdate(_Body):
@@ -100,12 +111,6 @@ class SweepPage(BaseModel):
     total: int
     limit: int
     offset: int
-
-
-#: A client's id for one request, the same on its retries.
-RequestId = Annotated[
-    str, StringConstraints(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-]
 
 
 class SuggestIn(_Body):

@@ -25,7 +25,8 @@ SweepId = Annotated[str, "sweep id"]
 def create_sweep(body: schemas.SweepCreate, sweeps: SweepsDep, ctx: ContextDep) -> Any:
     """Create a sweep from a W&B sweep config (and its Optuna study)."""
     sweep = sweeps.create(body.config, project=body.project, name=body.name,
-                          description=body.description, start=body.start)
+                          description=body.description, start=body.start,
+                          request_id=body.request_id)
     return sweep_out(ctx, sweep)
 
 

@@ -68,6 +68,7 @@ class Sweep(Base):
     """A sweep's config and lifecycle; its trials live in the Optuna study ``study_name``."""
 
     __tablename__ = "tp_sweeps"
+    __table_args__ = (Index("uq_tp_sweeps_request_id", "request_id", unique=True),)
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("tp_projects.id"), index=True)
@@ -90,6 +91,8 @@ class Sweep(Base):
     n_queued: Mapped[int] = mapped_column(Integer, default=0)
     best_run_id: Mapped[str | None] = mapped_column(String(16))
     best_value: Mapped[float | None] = mapped_column(Float)
+    # The client's id for its create request: a retried request gets this sweep back.
+    request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

@@ -47,6 +47,11 @@ def run_for_request(session: Session, request_id: str) -> Run | None:
     return session.scalar(select(Run).where(Run.request_id == request_id))
 
 
+def sweep_for_request(session: Session, request_id: str) -> Sweep | None:
+    """The sweep an earlier create request with this id made, if any."""
+    return session.scalar(select(Sweep).where(Sweep.request_id == request_id))
+
+
 def project_named(session: Session, name: str) -> Project:
     """The project ``name``, created if it does not exist (safe under concurrent creates)."""
     project = session.scalar(select(Project).where(Project.name == name))

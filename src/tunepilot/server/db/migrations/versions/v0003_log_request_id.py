@@ -26,5 +26,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("uq_tp_run_metrics_run_id_request_id", table_name="tp_run_metrics")
-    with op.batch_alter_table("tp_run_metrics") as batch:
-        batch.drop_column("request_id")
+    op.drop_column("tp_run_metrics", "request_id")  # SQLite 3.35 or later drops columns in place
