@@ -21,7 +21,9 @@ SweepId = Annotated[str, "sweep id"]
 
 
 @router.post("", status_code=201, response_model=schemas.SweepOut,
-             responses={422: {"model": schemas.Problem}})
+             responses={409: {"model": schemas.Problem,
+                              "description": "The request id made a sweep of another config."},
+                        422: {"model": schemas.Problem}})
 def create_sweep(body: schemas.SweepCreate, sweeps: SweepsDep, ctx: ContextDep) -> Any:
     """Create a sweep from a W&B sweep config (and its Optuna study)."""
     sweep = sweeps.create(body.config, project=body.project, name=body.name,
