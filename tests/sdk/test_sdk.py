@@ -231,3 +231,34 @@ def test_a_sweep_whose_create_answer_was_lost_is_made_once(server: SweepServer) 
         assert transport.lost == 1  # the create was sent twice
     page = httpx.get(f"{server.url}/api/v1/sweeps", params={"project": "sdk-lost-create"}).json()
     assert [s["id"] for s in page["items"]] == [controller.sweep_id]
+
+
+def test_log_steps_and_commit_follow_w_and_b(
+    server: SweepServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tunepilot.sdk._run import Run
+
+    sweep_id = wandb.sweep(CONFIG, project="sdk", url=server.url)
+    client = Client(server.url)
+    try:
+        lease = client.post(f"/sweeps/{sweep_id}/suggest", {"agent": "test"})
+        run = Run(client=client, run_id=lease["run_id"], config=lease["config"],
+                  sweep_id=sweep_id)
+        run.log({"train_loss": 1.0}, commit=False)  # step 0 stays open
+        run.log({"loss": 0.5})  # completes step 0
+        run.log({"acc": 0.1}, step=1)  # with a step, the step stays open ...
+        run.log({"loss": 0.4}, step=1)
+        run.log({"lr": 0.01})  # ... for logs without one, which then complete it
+        with caplog.at_level("WARNING", logger="tunepilot.sdk"):
+            run.log({"loss": 9.0}, step=0)  # before the current step: dropped
+        run.log({"loss": 0.3})
+    finally:
+        client.close()
+    assert "before the current step 2" in caplog.text
+    expected = [{"_step": 0, "train_loss": 1.0, "loss": 0.5},
+                {"_step": 1, "acc": 0.1, "loss": 0.4, "lr": 0.01},
+                {"_step": 2, "loss": 0.3}]
+    assert run.history == expected
+    rows = httpx.get(f"{server.url}/api/v1/runs/{run.id}/metrics").json()
+    assert [{"_step": r["step"], **r["data"]} for r in rows] == expected
+    assert run.summary["loss"] == 0.3

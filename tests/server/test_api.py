@@ -160,6 +160,47 @@ def test_a_retried_log_is_stored_once(client: TestClient, db_url: str) -> None:
     assert bad.status_code == 422 and "request_id" in bad.text
 
 
+def test_a_row_at_the_last_step_is_merged_and_a_step_before_it_refused(
+    client: TestClient, db_url: str
+) -> None:
+    sweep = create(client)
+    run_id = suggest(client, sweep["id"]).json()["run_id"]
+
+    def log(*rows: dict[str, Any], request_id: str | None = None) -> Any:
+        body: dict[str, Any] = {"rows": list(rows)}
+        if request_id:
+            body["request_id"] = request_id
+        return client.post(f"/api/v1/runs/{run_id}/log", json=body)
+
+    log({"step": 0, "metrics": {"loss": 3.0}})
+    log({"step": 0, "metrics": {"acc": 0.5}})
+    assert _history(db_url, run_id) == [3.0]
+    log({"step": 0, "metrics": {"loss": 2.5}})  # replaces the value hyperband sees
+    assert _history(db_url, run_id) == [2.5]
+    log({"metrics": {"loss": 2.0}})  # no step: the next one
+    log({"step": 3, "metrics": {"acc": 0.7}}, {"step": 3, "metrics": {"loss": 1.0}})
+    for _ in range(2):  # a retried request that only merged changes nothing
+        log({"step": 3, "metrics": {"acc": 0.75}}, request_id="merge-only-0001")
+    refused = log({"step": 4, "metrics": {"loss": 0.5}}, {"step": 2, "metrics": {"loss": 0.1}})
+    assert refused.status_code == 409 and refused.json()["reason"] == "step_before_last"
+    assert "step 2 is before the last logged step 4" in refused.json()["detail"]
+    rows = client.get(f"/api/v1/runs/{run_id}/metrics").json()
+    assert [(r["step"], r["data"]) for r in rows] == [
+        (0, {"loss": 2.5, "acc": 0.5}), (1, {"loss": 2.0}), (3, {"acc": 0.75, "loss": 1.0})]
+    assert _history(db_url, run_id) == [2.5, 2.0, 1.0]
+    run = client.get(f"/api/v1/runs/{run_id}").json()
+    assert run["n_rows"] == 3 and run["summary"] == {"loss": 1.0, "acc": 0.75}
+    from tunepilot.server._settings import normalize_db_url
+    from tunepilot.server.db import make_storage
+
+    storage = make_storage(normalize_db_url(db_url))
+    try:
+        trial = optuna.load_study(study_name=sweep["study_name"], storage=storage).trials[0]
+        assert trial.intermediate_values == {0: 2.5, 1: 2.0, 3: 1.0}
+    finally:
+        storage.engine.dispose()
+
+
 def test_a_retry_sent_while_its_twin_is_being_stored_is_stored_once(
     client: TestClient, db_url: str
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 import uuid
@@ -11,6 +12,8 @@ from typing import Any
 
 from tunepilot.exceptions import TunepilotError
 from tunepilot.sdk._client import Client
+
+_logger = logging.getLogger("tunepilot.sdk")
 
 
 class RunStopped(BaseException):
@@ -89,16 +92,38 @@ class Run:
         self.finished = False
         self._step = 0
 
-    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
-        """Log one row of metrics (``step`` defaults to the next step)."""
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+    ) -> None:
+        """Log metrics to the current step, as ``wandb.log`` does.
+
+        Without ``step``, the data goes to the current step, which then advances
+        unless ``commit=False``. With ``step``, the data goes to that step, which
+        stays current unless ``commit=True``, so more logs can add to it. Logs to the
+        same step make one row; a step before the current one is dropped with a
+        warning (steps must increase).
+        """
         if self.finished:
             raise TunepilotError("this run has finished; call init() for a new one")
         if self.stop_event.is_set():
             raise RunStopped(self.stop_reason or "the server asked to stop this run")
         row = dict(data)
-        step = self._step if step is None else int(step)
-        self._step = step + 1
-        self.history.append({"_step": step, **row})
+        advance = commit if commit is not None else step is None
+        if step is not None:
+            if int(step) < self._step:
+                _logger.warning(
+                    "log(step=%s) is before the current step %s; the data is dropped "
+                    "(steps must increase)", step, self._step,
+                )
+                return
+            self._step = int(step)
+        step = self._step
+        if advance:
+            self._step += 1
+        if self.history and self.history[-1]["_step"] == step:
+            self.history[-1].update(row)
+        else:
+            self.history.append({"_step": step, **row})
         dict.update(self.summary, row)
         if self.client is not None and self.id is not None:
             # One id for the request and its retries, so a retry of a log whose
@@ -193,8 +218,8 @@ def _run() -> Run:
 
 
 def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:
-    """Log a row of metrics to the current run (``commit`` is accepted for W&B code)."""
-    _run().log(data, step=step)
+    """Log metrics to the current run's current step (see :meth:`Run.log`)."""
+    _run().log(data, step=step, commit=commit)
 
 
 def finish(exit_code: int | None = None) -> None:

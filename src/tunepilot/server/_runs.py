@@ -70,12 +70,19 @@ class RunService:
     ) -> Signal:
         """Store metric rows, update the summary and intermediate values, apply hyperband.
 
+        Steps follow W&B: a row without a step goes to the step after the last row's;
+        a row at the last row's step is merged into that row (its keys win, and its
+        value of the sweep metric replaces the last one hyperband sees); a step before
+        the last row's is refused.
+
         A request id makes the call idempotent: when a client retries a log whose
         answer it lost (a timeout, a server restart after the commit), the rows are
         not stored twice and the answer is the run's current signal, as a heartbeat's.
+        (A request that only merged stores no id; merging it again changes nothing.)
 
         Raises:
-            ConflictError: the run is no longer running.
+            ConflictError: the run is no longer running, or a step is before the last
+                row's (nothing of the request is stored).
         """
         try:
             with self.ctx.db.session() as session:
@@ -87,21 +94,31 @@ class RunService:
                 metric, goal = sweep.metric_name, sweep.metric_goal
                 summary, history = dict(run.summary or {}), list(run.metric_history or [])
                 intermediate: list[tuple[int, float]] = []
-                step = run.n_rows
-                for i, (given, data) in enumerate(rows):
-                    step = given if given is not None else step
-                    session.add(MetricRow(run_id=run_id, step=step, data=data,
-                                          request_id=request_id if i == 0 else None))
-                    if i == 0 and request_id is not None:
-                        _flush_first(session)
-                    summary.update(data)
+                last = repository.last_metric_row(session, run_id)
+                steps = _steps(run_id, rows, None if last is None else last.step)
+                id_stored = request_id is None
+                for step, (_, data) in zip(steps, rows):
                     value = metric_value(data, metric)
+                    if last is not None and last.step == step:
+                        if value is not None and metric in last.data and history:
+                            history[-1] = value
+                        elif value is not None:
+                            history.append(value)
+                        last.data = {**last.data, **data}
+                    else:
+                        last = MetricRow(run_id=run_id, step=step, data=data,
+                                         request_id=None if id_stored else request_id)
+                        session.add(last)
+                        run.n_rows += 1
+                        if not id_stored:
+                            _flush_first(session)
+                            id_stored = True
+                        if value is not None:
+                            history.append(value)
+                    summary.update(data)
                     if value is not None:
-                        history.append(value)
                         intermediate.append((step, value))
-                    step += 1
                 run.summary, run.metric_history = summary, history
-                run.n_rows = step
                 run.heartbeat_at = utcnow()
                 trial_id, sweep_id, raw = run.trial_id, run.sweep_id, sweep.config
                 stop, reason = run.stop_requested, run.stop_reason
@@ -321,6 +338,28 @@ def _may_end(sweep: Sweep) -> bool:
 def _study_name(ctx: ServerContext, sweep_id: str) -> str:
     with ctx.db.session() as session:
         return repository.get_sweep(session, sweep_id).study_name
+
+
+def _steps(
+    run_id: str, rows: list[tuple[int | None, dict[str, Any]]], last: int | None
+) -> list[int]:
+    """Each row's step: the given one, else the step after the previous row's.
+
+    Raises:
+        ConflictError: a step is before the previous row's.
+    """
+    steps: list[int] = []
+    for given, _ in rows:
+        previous = steps[-1] if steps else last
+        step = given if given is not None else (0 if previous is None else previous + 1)
+        if previous is not None and step < previous:
+            raise ConflictError(
+                f"run {run_id}: step {step} is before the last logged step {previous}; "
+                "steps must not decrease (log to the current step or a later one)",
+                reason="step_before_last",
+            )
+        steps.append(step)
+    return steps
 
 
 class _AlreadyStored(Exception):

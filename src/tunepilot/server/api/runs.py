@@ -14,7 +14,8 @@ from tunepilot.server.db import repository
 router = APIRouter(prefix="/runs", tags=["runs"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": schemas.Problem, "description": "No such run."},
-    409: {"model": schemas.Problem, "description": "The run is no longer running."},
+    409: {"model": schemas.Problem,
+          "description": "The run is no longer running, or a logged step is before its last."},
 }
 
 
@@ -35,7 +36,9 @@ def heartbeat(run_id: str, runs: RunsDep) -> Any:
 def log(run_id: str, body: schemas.LogIn, runs: RunsDep) -> Any:
     """Append metric rows; the summary keeps each key's last value.
 
-    With a ``request_id``, a retried request is stored once.
+    A row at the last row's step is merged into it (as W&B merges logs to one step);
+    a step before the last row's is refused. With a ``request_id``, a retried request
+    is stored once.
     """
     rows = [(row.step, row.metrics) for row in body.rows]
     return runs.log(run_id, rows, request_id=body.request_id).__dict__

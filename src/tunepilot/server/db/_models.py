@@ -118,6 +118,7 @@ class Run(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The sweep metric's values in logging order: what hyperband compares.
     metric_history: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # How many metric rows are stored (logs to one step are merged into one row).
     n_rows: Mapped[int] = mapped_column(Integer, default=0)
     value: Mapped[float | None] = mapped_column(Float)
     stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)

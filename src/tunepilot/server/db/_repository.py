@@ -130,6 +130,13 @@ def metric_rows(
     )
 
 
+def last_metric_row(session: Session, run_id: str) -> MetricRow | None:
+    """The run's most recently logged row, if any."""
+    return session.scalar(
+        select(MetricRow).where(MetricRow.run_id == run_id).order_by(MetricRow.id.desc()).limit(1)
+    )
+
+
 def histories(session: Session, sweep_id: str) -> list[tuple[str, str, list[Any]]]:
     """``(run id, state, metric history)`` of every run of the sweep."""
     rows = session.execute(
