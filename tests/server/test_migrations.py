@@ -48,3 +48,34 @@ def test_sqlite_runs_in_wal_mode(tmp_path: object) -> None:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         engine.dispose()
+
+
+def test_upgrading_recounts_the_logged_rows_of_each_run(tmp_path: object) -> None:
+    """Before migration 0005, n_rows held the step after the last row's."""
+    from alembic import command
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    from tunepilot.server.db._migrate import _config
+
+    url = f"sqlite:///{tmp_path}/recount.db"
+    upgrade_database(url)
+    with TestClient(create_app(Settings(db=url))) as client:
+        config = {"method": "random", "metric": {"name": "loss"},
+                  "parameters": {"x": {"min": 0.0, "max": 1.0}}}
+        sweep_id = client.post("/api/v1/sweeps", json={"config": config}).json()["id"]
+        run_id = client.post(f"/api/v1/sweeps/{sweep_id}/suggest", json={}).json()["run_id"]
+        client.post(f"/api/v1/runs/{run_id}/log", json={"rows": [
+            {"step": 0, "metrics": {"loss": 1.0}}, {"step": 10, "metrics": {"loss": 0.5}}]})
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            config_ = _config()
+            config_.attributes["connection"] = connection
+            command.downgrade(config_, "0004")
+            connection.execute(text("UPDATE tp_runs SET n_rows = 11"))  # as 0004's code left it
+        assert upgrade_database(url) == head_revision()
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT n_rows FROM tp_runs")).scalar() == 2
+    finally:
+        engine.dispose()
