@@ -110,13 +110,14 @@ class Run:
         row = dict(data)
         advance = commit if commit is not None else step is None
         if step is not None:
-            if int(step) < self._step:
+            step = int(step)
+            if step < self._step:
                 _logger.warning(
                     "log(step=%s) is before the current step %s; the data is dropped "
                     "(steps must increase)", step, self._step,
                 )
                 return
-            self._step = int(step)
+            self._step = step
         step = self._step
         if advance:
             self._step += 1

@@ -98,26 +98,25 @@ class RunService:
                 steps = _steps(run_id, rows, None if last is None else last.step)
                 id_stored = request_id is None
                 for step, (_, data) in zip(steps, rows):
+                    into = last if last is not None and last.step == step else None
                     value = metric_value(data, metric)
-                    if last is not None and last.step == step:
-                        if value is not None and metric in last.data and history:
-                            history[-1] = value
-                        elif value is not None:
-                            history.append(value)
-                        last.data = {**last.data, **data}
-                    else:
-                        last = MetricRow(run_id=run_id, step=step, data=data,
-                                         request_id=None if id_stored else request_id)
-                        session.add(last)
-                        run.n_rows += 1
-                        if not id_stored:
-                            _flush_first(session)
-                            id_stored = True
-                        if value is not None:
-                            history.append(value)
-                    summary.update(data)
                     if value is not None:
+                        if into is not None and metric in into.data and history:
+                            history[-1] = value  # the step's value, not a second one
+                        else:
+                            history.append(value)
                         intermediate.append((step, value))
+                    summary.update(data)
+                    if into is not None:
+                        into.data = {**into.data, **data}
+                        continue
+                    last = MetricRow(run_id=run_id, step=step, data=data,
+                                     request_id=None if id_stored else request_id)
+                    session.add(last)
+                    run.n_rows += 1
+                    if not id_stored:
+                        _flush_first(session)
+                        id_stored = True
                 run.summary, run.metric_history = summary, history
                 run.heartbeat_at = utcnow()
                 trial_id, sweep_id, raw = run.trial_id, run.sweep_id, sweep.config
