@@ -119,7 +119,8 @@ def test_log_builds_the_summary_and_metric_rows(client: TestClient) -> None:
     run_id = suggest(client, sid).json()["run_id"]
     client.post(f"/api/v1/runs/{run_id}/log", json={"rows": [
         {"metrics": {"loss": 3.0, "epoch": 0}}, {"metrics": {"loss": 2.0, "epoch": 1}}]})
-    client.post(f"/api/v1/runs/{run_id}/log", json={"rows": [{"step": 10, "metrics": {"loss": 1.5}}]})
+    client.post(f"/api/v1/runs/{run_id}/log",
+                json={"rows": [{"step": 10, "metrics": {"loss": 1.5}}]})
     rows = client.get(f"/api/v1/runs/{run_id}/metrics").json()
     assert [r["step"] for r in rows] == [0, 1, 10]
     run = client.post(f"/api/v1/runs/{run_id}/finish", json={"summary": {"note": "ok"}}).json()
@@ -201,16 +202,27 @@ def test_a_row_at_the_last_step_is_merged_and_a_step_before_it_refused(
         storage.engine.dispose()
 
 
+def _wait_for_lock_waiters(db: Any, count: int) -> None:
+    """On PostgreSQL, wait until ``count`` sessions wait on a lock (fail after 10 s)."""
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + 10
+    with db.engine.connect() as watcher:
+        while watcher.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        )) < count:
+            assert time.monotonic() < deadline, f"fewer than {count} requests waited on a lock"
+            time.sleep(0.05)
+
+
 def test_a_retry_sent_while_its_twin_is_being_stored_is_stored_once(
     client: TestClient, db_url: str
 ) -> None:
-    """The twin holds its transaction open; the retry waits for it and stores nothing."""
+    """The twin holds the run as log() does; the retry waits for it and stores nothing."""
     import threading
 
-    from sqlalchemy import text
-
     from tunepilot.server._settings import normalize_db_url
-    from tunepilot.server.db import Database, MetricRow
+    from tunepilot.server.db import Database, MetricRow, Run
 
     run_id = suggest(client, create(client)["id"]).json()["run_id"]
     body = {"rows": [{"metrics": {"loss": 2.0}}], "request_id": "log-request-twin"}
@@ -220,20 +232,15 @@ def test_a_retry_sent_while_its_twin_is_being_stored_is_stored_once(
     db = Database(normalize_db_url(db_url))
     try:
         with db.session() as twin:
+            twin.get(Run, run_id, with_for_update=True)
             twin.add(MetricRow(run_id=run_id, step=0, data={"loss": 2.0},
                                request_id="log-request-twin"))
             twin.flush()
             retry.start()
-            if not db.sqlite:  # the retry must be waiting on the twin's row in the unique index
-                deadline = time.monotonic() + 10
-                with db.engine.connect() as watcher:
-                    while watcher.scalar(text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    )) == 0:
-                        assert time.monotonic() < deadline, "the retry never waited for its twin"
-                        time.sleep(0.05)
-            else:
+            if db.sqlite:
                 time.sleep(0.5)
+            else:
+                _wait_for_lock_waiters(db, 1)
             assert retry.is_alive()  # it waits for the twin's transaction
         retry.join(30)
     finally:
@@ -241,6 +248,51 @@ def test_a_retry_sent_while_its_twin_is_being_stored_is_stored_once(
     assert answers and answers[0].status_code == 200, answers and answers[0].text
     rows = client.get(f"/api/v1/runs/{run_id}/metrics").json()
     assert [(r["step"], r["data"]) for r in rows] == [(0, {"loss": 2.0})]
+
+
+def test_concurrent_logs_to_one_run_lose_nothing(client: TestClient, db_url: str) -> None:
+    """Two logs with different ids (two threads of one program) both reach the summary.
+
+    A session holding the run's row makes both requests arrive while the other is in
+    flight; without a lock on the run, each wrote back the summary and history it
+    had read, and the later one erased the earlier one's keys and value.
+    """
+    import threading
+
+    from tunepilot.server._settings import normalize_db_url
+    from tunepilot.server.db import Database, Run
+
+    run_id = suggest(client, create(client)["id"]).json()["run_id"]
+    answers: list[Any] = []
+
+    def log(metrics: dict[str, float], request_id: str) -> None:
+        body = {"rows": [{"metrics": metrics}], "request_id": request_id}
+        answers.append(client.post(f"/api/v1/runs/{run_id}/log", json=body))
+
+    threads = [threading.Thread(target=log, args=({"loss": 2.0, "train": 1.0}, "log-request-a")),
+               threading.Thread(target=log, args=({"loss": 1.0, "val": 3.0}, "log-request-b"))]
+    db = Database(normalize_db_url(db_url))
+    try:
+        with db.session() as holder:
+            holder.get(Run, run_id, with_for_update=True)
+            for thread in threads:
+                thread.start()
+            if db.sqlite:
+                time.sleep(0.5)
+            else:
+                _wait_for_lock_waiters(db, 2)
+        for thread in threads:
+            thread.join(30)
+        with db.session() as session:
+            history = session.get(Run, run_id).metric_history
+    finally:
+        db.dispose()
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    run = client.get(f"/api/v1/runs/{run_id}").json()
+    assert {"train", "val"} <= set(run["summary"]), run["summary"]
+    assert sorted(history) == [1.0, 2.0]
+    rows = client.get(f"/api/v1/runs/{run_id}/metrics").json()
+    assert [r["step"] for r in rows] == [0, 1] and run["n_rows"] == 2
 
 
 def test_finish_is_idempotent_but_a_finished_run_takes_no_logs(client: TestClient) -> None:

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tunepilot.exceptions import ConflictError
@@ -80,13 +79,17 @@ class RunService:
         not stored twice and the answer is the run's current signal, as a heartbeat's.
         (A request that only merged stores no id; merging it again changes nothing.)
 
+        The run's row is locked for the whole read-modify-write, so concurrent log
+        requests for one run (a retry and its twin, or two threads of one program)
+        are applied one after the other: none loses the other's summary or history.
+
         Raises:
             ConflictError: the run is no longer running, or a step is before the last
                 row's (nothing of the request is stored).
         """
         try:
             with self.ctx.db.session() as session:
-                run = repository.get_run(session, run_id)
+                run = repository.get_run(session, run_id, for_update=True)
                 if request_id is not None and _stored(session, run_id, request_id):
                     raise _AlreadyStored
                 _check_running(run)
@@ -114,9 +117,7 @@ class RunService:
                                      request_id=None if id_stored else request_id)
                     session.add(last)
                     run.n_rows += 1
-                    if not id_stored:
-                        _flush_first(session)
-                        id_stored = True
+                    id_stored = True
                 run.summary, run.metric_history = summary, history
                 run.heartbeat_at = utcnow()
                 trial_id, sweep_id, raw = run.trial_id, run.sweep_id, sweep.config
@@ -156,7 +157,7 @@ class RunService:
     def update_summary(self, run_id: str, summary: dict[str, Any]) -> Run:
         """Merge ``summary`` into a running run's summary (W&B's ``run.summary[k] = v``)."""
         with self.ctx.db.session() as session:
-            run = repository.get_run(session, run_id)
+            run = repository.get_run(session, run_id, for_update=True)
             _check_running(run)
             run.summary = {**(run.summary or {}), **summary}
             return run
@@ -370,19 +371,6 @@ def _stored(session: Session, run_id: str, request_id: str) -> bool:
         select(MetricRow.id).where(MetricRow.run_id == run_id,
                                    MetricRow.request_id == request_id)
     ) is not None
-
-
-def _flush_first(session: Session) -> None:
-    """Write the request's first row now: a concurrent twin of the request fails here.
-
-    On PostgreSQL two copies of a request (a retry sent while the first is still
-    being stored) both pass :func:`_stored`; the second then waits on the unique
-    index until the first commits and fails. On SQLite writers never overlap.
-    """
-    try:
-        session.flush()
-    except IntegrityError:
-        raise _AlreadyStored from None
 
 
 def _check_running(run: Run) -> None:

@@ -30,13 +30,16 @@ def get_sweep(session: Session, sweep_id: str) -> Sweep:
     return sweep
 
 
-def get_run(session: Session, run_id: str) -> Run:
-    """The run ``run_id``.
+def get_run(session: Session, run_id: str, *, for_update: bool = False) -> Run:
+    """The run ``run_id``; with ``for_update``, its row is locked until the transaction ends.
+
+    The lock matters on PostgreSQL, where a read-modify-write of the run's summary and
+    history would otherwise lose a concurrent one; SQLite's writers queue on the file.
 
     Raises:
         NotFoundError: there is no such run.
     """
-    run = session.get(Run, run_id) if _ID.fullmatch(run_id) else None
+    run = session.get(Run, run_id, with_for_update=for_update) if _ID.fullmatch(run_id) else None
     if run is None:
         raise NotFoundError(f"no run {run_id!r}")
     return run
