@@ -262,3 +262,39 @@ def test_log_steps_and_commit_follow_w_and_b(
     rows = httpx.get(f"{server.url}/api/v1/runs/{run.id}/metrics").json()
     assert [{"_step": r["step"], **r["data"]} for r in rows] == expected
     assert run.summary["loss"] == 0.3
+
+
+def test_logs_from_two_threads_of_one_run_are_all_kept(server: SweepServer) -> None:
+    """A training loop and a monitoring thread log to one run at the same time."""
+    import threading
+
+    from tunepilot.sdk._run import Run
+
+    sweep_id = wandb.sweep(CONFIG, project="sdk", url=server.url)
+    client = Client(server.url)
+    errors: list[BaseException] = []
+    try:
+        lease = client.post(f"/sweeps/{sweep_id}/suggest", {"agent": "test"})
+        run = Run(client=client, run_id=lease["run_id"], config=lease["config"],
+                  sweep_id=sweep_id)
+
+        def loop(name: str) -> None:
+            try:
+                for i in range(30):
+                    run.log({name: i})
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=loop, args=(n,)) for n in ("train", "monitor")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        client.close()
+    assert errors == []
+    assert [row["_step"] for row in run.history] == list(range(60))
+    rows = httpx.get(f"{server.url}/api/v1/runs/{run.id}/metrics").json()
+    assert [{"_step": r["step"], **r["data"]} for r in rows] == run.history
+    for name in ("train", "monitor"):
+        assert [row[name] for row in run.history if name in row] == list(range(30))

@@ -91,6 +91,7 @@ class Run:
         self.stop_reason: str | None = None
         self.finished = False
         self._step = 0
+        self._log_lock = threading.Lock()
 
     def log(
         self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
@@ -102,7 +103,14 @@ class Run:
         stays current unless ``commit=True``, so more logs can add to it. Logs to the
         same step make one row; a step before the current one is dropped with a
         warning (steps must increase).
+
+        Threads may log to one run (a training loop and a monitor): their logs are
+        taken and sent one at a time, so the server gets the steps in order.
         """
+        with self._log_lock:
+            self._log(data, step, commit)
+
+    def _log(self, data: Mapping[str, Any], step: int | None, commit: bool | None) -> None:
         if self.finished:
             raise TunepilotError("this run has finished; call init() for a new one")
         if self.stop_event.is_set():
