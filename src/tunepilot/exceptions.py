@@ -12,6 +12,7 @@ do about it. The tree::
     │   ├── ConflictError         not possible in the current state (``reason`` says why)
     │   └── DatabaseError         the database is unreachable, locked or not migrated
     ├── ClientError               the SDK could not get an answer from the sweep server
+    ├── LogValueError             a value given to log() or summary cannot be stored
     └── LLMError                  talking to a language model failed
         ├── LLMConfigError        bad model string, missing extra or API key (not retried)
         ├── LLMRequestError       the provider rejected the request (not retried)
@@ -76,6 +77,10 @@ class ClientError(TunepilotError):
         super().__init__(message)
         self.status = status
         self.reason = reason
+
+
+class LogValueError(TunepilotError, ValueError):
+    """A value given to the SDK's ``log()`` or ``summary`` is not one the server can store."""
 
 
 class LLMError(TunepilotError):

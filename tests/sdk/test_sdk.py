@@ -298,3 +298,43 @@ def test_logs_from_two_threads_of_one_run_are_all_kept(server: SweepServer) -> N
     assert [{"_step": r["step"], **r["data"]} for r in rows] == run.history
     for name in ("train", "monitor"):
         assert [row[name] for row in run.history if name in row] == list(range(30))
+
+
+def test_numpy_values_and_nan_are_logged_and_a_nan_metric_counts_as_failed(
+    server: SweepServer,
+) -> None:
+    """What training code has at hand: numpy scalars and arrays, a loss gone NaN."""
+    import math
+
+    import numpy as np
+
+    from tunepilot.exceptions import LogValueError
+
+    sweep_id = wandb.sweep(CONFIG, project="sdk", url=server.url)
+    refused: list[str] = []
+
+    def train() -> None:
+        wandb.init()
+        wandb.log({"loss": np.float32(0.5), "epoch": np.int64(1), "ok": np.bool_(True),
+                   "weights": np.array([[1.0, 2.5]]), "scale": np.array(3.0)})
+        with pytest.raises(LogValueError) as bad_log:
+            wandb.log({"loss": 0.1, "image": object()})  # refused whole: loss stays 0.5
+        with pytest.raises(LogValueError) as bad_summary:
+            wandb.summary["model"] = object()
+        refused.extend([str(bad_log.value), str(bad_summary.value)])
+        wandb.summary["best"] = np.float64(0.25)
+        wandb.log({"loss": float("nan"), "grad_norm": -math.inf})
+
+    assert wandb.agent(sweep_id, function=train, count=1, url=server.url) == 1
+    assert "log()['image']: a builtins.object cannot be logged" in refused[0]
+    assert "summary['model']" in refused[1]
+    (run,) = runs(server, sweep_id)
+    rows = httpx.get(f"{server.url}/api/v1/runs/{run['id']}/metrics").json()
+    assert [(r["step"], r["data"]) for r in rows] == [
+        (0, {"loss": 0.5, "epoch": 1, "ok": True, "weights": [[1.0, 2.5]], "scale": 3.0}),
+        (1, {"loss": "NaN", "grad_norm": "-Infinity"}),
+    ]
+    assert run["summary"]["best"] == 0.25 and run["summary"]["loss"] == "NaN"
+    # The run ended, but with no finite metric: Optuna records its trial as failed.
+    assert run["state"] == "finished" and run["value"] is None
+    assert "no finite 'loss'" in run["fail_reason"]

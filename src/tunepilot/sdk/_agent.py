@@ -21,9 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tunepilot.exceptions import ClientError
+from tunepilot.exceptions import ClientError, LogValueError
 from tunepilot.sdk._client import Client
 from tunepilot.sdk._run import Run, RunStopped, current
+from tunepilot.sdk._values import to_json
 
 _logger = logging.getLogger("tunepilot.sdk")
 
@@ -184,7 +185,11 @@ def agent(
 def finish_run(client: Client, run: Run, state: str, reason: str | None) -> None:
     """Report the run's end with the hand-set summary keys; a reaped run is only logged."""
     changed = {k: run.summary[k] for k in run.summary.changed if k in run.summary}
-    body: dict[str, Any] = {"state": state, "summary": changed or None}
+    try:
+        summary = to_json(changed, "summary")
+    except LogValueError as exc:  # changed in place after it was set: the run fails, not the agent
+        state, reason, summary = "failed", str(exc), {}
+    body: dict[str, Any] = {"state": state, "summary": summary or None}
     if reason:
         body["reason"] = reason[-2000:]
     try:

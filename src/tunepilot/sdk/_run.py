@@ -12,6 +12,7 @@ from typing import Any
 
 from tunepilot.exceptions import TunepilotError
 from tunepilot.sdk._client import Client
+from tunepilot.sdk._values import to_json
 
 _logger = logging.getLogger("tunepilot.sdk")
 
@@ -52,6 +53,7 @@ class Summary(dict[str, Any]):
         self.changed: set[str] = set()
 
     def __setitem__(self, key: str, value: Any) -> None:
+        to_json({key: value}, "summary")  # an unstorable value fails here, not at the run's end
         super().__setitem__(key, value)
         self.changed.add(key)
 
@@ -116,6 +118,7 @@ class Run:
         if self.stop_event.is_set():
             raise RunStopped(self.stop_reason or "the server asked to stop this run")
         row = dict(data)
+        sent = to_json(row, "log()")  # before anything changes: a bad value stores nothing
         advance = commit if commit is not None else step is None
         if step is not None:
             step = int(step)
@@ -138,7 +141,7 @@ class Run:
             # One id for the request and its retries, so a retry of a log whose
             # answer was lost (a timeout, a server restart) is not stored twice.
             answer = self.client.post(f"/runs/{self.id}/log", {
-                "rows": [{"step": step, "metrics": row}], "request_id": uuid.uuid4().hex,
+                "rows": [{"step": step, "metrics": sent}], "request_id": uuid.uuid4().hex,
             })
             if answer and answer.get("stop"):
                 self.stop_reason = answer.get("reason")
@@ -148,7 +151,8 @@ class Run:
         """Send the summary keys set by hand since the last flush."""
         changed = {k: self.summary[k] for k in self.summary.changed if k in self.summary}
         if changed and self.client is not None and self.id is not None:
-            self.client.request("PATCH", f"/runs/{self.id}/summary", json={"summary": changed})
+            self.client.request("PATCH", f"/runs/{self.id}/summary",
+                                json={"summary": to_json(changed, "summary")})
         self.summary.changed.clear()
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunepilot.sdk._client import Client
+from tunepilot.sdk._values import to_json
 
 
 def sweep(
@@ -122,7 +123,8 @@ class SweepController:
         if value is not None:
             merged[self._metric_name()] = value
         run: dict[str, Any] = self.client.post(
-            f"/runs/{_run_id(suggestion)}/finish", {"state": state, "summary": merged}
+            f"/runs/{_run_id(suggestion)}/finish",
+            {"state": state, "summary": to_json(merged, "summary")},
         )
         return run
 
