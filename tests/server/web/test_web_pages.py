@@ -81,6 +81,12 @@ def test_the_json_behind_live_updates_and_charts(ui: TestClient) -> None:
     assert set(importance["importances"]) == {"lr", "opt"}
     metrics = ui.get(f"/ui/api/runs/{runs[0]}/metrics").json()
     assert metrics["series"]["loss"] == {"steps": [0, 1], "values": [2.0, 1.0]}
+    lease = ui.post(f"/api/v1/sweeps/{sweep_id}/suggest").json()
+    ui.post(f"/api/v1/runs/{lease['run_id']}/log", json={"rows": [
+        {"metrics": {"loss": 2.0}}, {"metrics": {"loss": "NaN", "note": "diverged"}},
+        {"metrics": {"loss": 1.0}}]})
+    gaps = ui.get(f"/ui/api/runs/{lease['run_id']}/metrics").json()["series"]
+    assert gaps == {"loss": {"steps": [0, 1, 2], "values": [2.0, None, 1.0]}}
     empty, _ = make_sweep(ui, 1)
     assert "unavailable" in ui.get(f"/ui/api/sweeps/{empty}/importance").json()
 

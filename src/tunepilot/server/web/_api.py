@@ -24,6 +24,8 @@ PageNo = Annotated[int, Query(ge=1, le=10**6)]
 Sort = Annotated[str, Query(max_length=16, pattern=r"^[a-z]*$")]
 Order = Annotated[str, Query(pattern=r"^(asc|desc)$")]
 METRIC_ROWS = 10_000
+#: How the SDK sends NaN and the infinities, which JSON has no numbers for.
+NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 
 
 def _page(at: sweeps.Page) -> dict[str, int]:
@@ -87,18 +89,23 @@ def sweep_llm(sweep_id: str, ctx: ContextDep, page: PageNo = 1) -> dict[str, Any
 
 @router.get("/api/runs/{run_id}/metrics")
 def run_metrics(run_id: str, ctx: ContextDep) -> dict[str, Any]:
-    """Each numeric metric the run logged, as ``{name: {steps, values}}``."""
+    """Each numeric metric the run logged, as ``{name: {steps, values}}``.
+
+    A NaN or infinite value (stored as the text the SDK sends for it) is a null, a
+    gap in the line at its step.
+    """
     with ctx.db.session() as session:
         repository.get_run(session, run_id)
         rows = [(r.step, r.data) for r in
                 repository.metric_rows(session, run_id, limit=METRIC_ROWS, offset=0)]
-    series: dict[str, dict[str, list[float]]] = {}
+    series: dict[str, dict[str, list[float | None]]] = {}
     for step, data in rows:
         for key, value in data.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if numeric or value in NON_FINITE:
                 line = series.setdefault(key, {"steps": [], "values": []})
                 line["steps"].append(step)
-                line["values"].append(value)
+                line["values"].append(value if numeric else None)
     return {"series": series, "truncated": len(rows) == METRIC_ROWS}
 
 
