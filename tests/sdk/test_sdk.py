@@ -338,3 +338,38 @@ def test_numpy_values_and_nan_are_logged_and_a_nan_metric_counts_as_failed(
     # The run ended, but with no finite metric: Optuna records its trial as failed.
     assert run["state"] == "finished" and run["value"] is None
     assert "no finite 'loss'" in run["fail_reason"]
+
+
+def test_the_sweeps_parameters_are_locked_in_the_config(
+    server: SweepServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Code that loads its defaults after init() still trains with the sweep's values."""
+    import argparse
+
+    sweep_id = wandb.sweep(CONFIG, project="sdk", url=server.url)
+    seen: list[dict[str, Any]] = []
+
+    def train() -> None:
+        wandb.init(config={"lr": 123.0})
+        swept = dict(wandb.config)
+        wandb.config.update({"lr": 0.5, "epochs": 3, "model": {"depth": 99, "width": 8}})
+        wandb.config.lr = 7.0
+        wandb.config["lr"] = 7.0
+        wandb.config.update(argparse.Namespace(batch=32, lr=1.0), allow_val_change=True)
+        wandb.config.update(seed=4)
+        seen.extend([swept, dict(wandb.config)])
+        wandb.log({"loss": wandb.config.lr})
+
+    with caplog.at_level("WARNING", logger="tunepilot.sdk"):
+        assert wandb.agent(sweep_id, function=train, count=1, url=server.url) == 1
+    swept, final = seen
+    assert final == {"lr": swept["lr"], "epochs": 3, "batch": 32, "seed": 4,
+                     "model": {"depth": swept["model"]["depth"], "width": 8}}
+    assert caplog.text.count("is set by the sweep") == 5  # lr four times, model.depth once
+    (run,) = runs(server, sweep_id)
+    assert run["value"] == swept["lr"]
+    # Outside a sweep nothing is locked.
+    local = wandb.init(config={"lr": 1.0})
+    wandb.config.update({"lr": 2.0})
+    wandb.config.lr = 3.0
+    assert local.config == {"lr": 3.0}

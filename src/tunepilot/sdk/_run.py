@@ -26,7 +26,17 @@ class RunStopped(BaseException):
 
 
 class Config(dict[str, Any]):
-    """The run's config: a dict that also reads and writes keys as attributes."""
+    """The run's config: a dict that also reads and writes keys as attributes.
+
+    In a sweep the sweep's parameters are locked, as in W&B: setting one (by key,
+    attribute or ``update``) keeps the sweep's value and logs a warning, so code
+    that loads its defaults after ``init()`` still trains with the sweep's values.
+    A nested parameter keeps its sweep values and takes new keys beside them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        object.__setattr__(self, "_locked", {})
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -40,9 +50,48 @@ class Config(dict[str, Any]):
     def __delattr__(self, name: str) -> None:
         del self[name]
 
+    def __setitem__(self, key: str, value: Any) -> None:
+        locked: dict[str, Any] = object.__getattribute__(self, "_locked")
+        if key in locked:
+            kept = locked[key]
+            if isinstance(value, Mapping) and isinstance(kept, Mapping):
+                kept = merge(value, kept)
+            if _differs(value, kept):
+                _logger.warning("config item %r is set by the sweep (%r); the update to %r "
+                                "is ignored", key, locked[key], value)
+            value = kept
+        super().__setitem__(key, value)
+
+    def update(self, *args: Any, allow_val_change: bool | None = None, **kwargs: Any) -> None:
+        """Set keys from a mapping, an ``argparse.Namespace`` or keywords (``wandb.config.update``).
+
+        ``allow_val_change`` is accepted for W&B compatibility; it does not unlock
+        the sweep's parameters (nor does it in W&B).
+        """
+        if len(args) > 1:
+            raise TypeError(f"update() takes at most 1 positional argument ({len(args)} given)")
+        values: dict[str, Any] = {}
+        if args and args[0] is not None:
+            given = args[0]
+            values.update(given if isinstance(given, Mapping) else vars(given))
+        values.update(kwargs)
+        for key, value in values.items():
+            self[key] = value
+
+    def lock(self, values: Mapping[str, Any]) -> None:
+        """Lock ``values`` (the sweep's parameters): updates to them are ignored."""
+        object.__setattr__(self, "_locked", dict(values))
+
     def as_dict(self) -> dict[str, Any]:
         """A plain-dict copy."""
         return dict(self)
+
+
+def _differs(a: Any, b: Any) -> bool:
+    try:
+        return bool(a != b)
+    except (TypeError, ValueError):  # e.g. arrays, whose comparison has no single truth
+        return True
 
 
 class Summary(dict[str, Any]):
@@ -175,6 +224,7 @@ def _attach(run: Run) -> Run:
     current.run = run
     config.clear()
     dict.update(config, run.config)
+    config.lock(current.sweep_config or {})
     run.config = config
     summary.clear()
     summary.changed.clear()
