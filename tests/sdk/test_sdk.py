@@ -369,7 +369,7 @@ def test_the_sweeps_parameters_are_locked_in_the_config(
     (run,) = runs(server, sweep_id)
     assert run["value"] == swept["lr"]
     # Outside a sweep nothing is locked.
-    local = wandb.init(config={"lr": 1.0})
+    local = wandb.init(config=argparse.Namespace(lr=1.0))
     wandb.config.update({"lr": 2.0})
     wandb.config.lr = 3.0
     assert local.config == {"lr": 3.0}

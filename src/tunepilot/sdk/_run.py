@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import logging
 import os
@@ -73,7 +74,7 @@ class Config(dict[str, Any]):
         values: dict[str, Any] = {}
         if args and args[0] is not None:
             given = args[0]
-            values.update(given if isinstance(given, Mapping) else vars(given))
+            values.update(vars(given) if isinstance(given, argparse.Namespace) else given)
         values.update(kwargs)
         for key, value in values.items():
             self[key] = value
@@ -233,7 +234,7 @@ def _attach(run: Run) -> Run:
 
 
 def init(
-    config: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | argparse.Namespace | None = None,
     project: str | None = None,
     *,
     url: str | None = None,
@@ -246,9 +247,10 @@ def init(
     ``tunepilot agent``, which passes ``TUNEPILOT_RUN_ID``) the run is the leased
     one: the sweep's parameters override ``config``, and keys only in ``config``
     are merged in, as W&B does. Elsewhere the run is local and keeps its history
-    in memory. Other W&B keyword arguments are accepted and ignored.
+    in memory. ``config`` may be a mapping or an ``argparse.Namespace``. Other W&B
+    keyword arguments are accepted and ignored.
     """
-    given = dict(config or {})
+    given = vars(config).copy() if isinstance(config, argparse.Namespace) else dict(config or {})
     if current.sweep_config is not None and current.run is not None:
         current.run.config = Config(merge(given, current.sweep_config))
         return _attach(current.run)
