@@ -373,3 +373,29 @@ def test_the_sweeps_parameters_are_locked_in_the_config(
     wandb.config.update({"lr": 2.0})
     wandb.config.lr = 3.0
     assert local.config == {"lr": 3.0}
+
+
+def test_the_w_and_b_sweep_tutorial_function_runs_as_written(server: SweepServer) -> None:
+    """``with wandb.init(config=config):`` and ``wandb.run``, as W&B's sweep tutorial has them."""
+    sweep_id = wandb.sweep(CONFIG, project="sdk", url=server.url)
+    names: list[str] = []
+
+    def train(config: dict[str, Any] | None = None) -> None:
+        with wandb.init(config=config) as run:
+            config = wandb.config
+            assert wandb.run is run
+            names.append(wandb.run.name)
+            for epoch in range(2):
+                wandb.log({"loss": config.lr / (epoch + 1), "epoch": epoch})
+            run.summary["note"] = "tutorial"
+
+    assert wandb.run is None or not wandb.run.id  # no sweep run outside the agent
+    assert wandb.agent(sweep_id, function=train, count=2, url=server.url) == 2
+    finished = runs(server, sweep_id)
+    assert [r["state"] for r in finished] == ["finished"] * 2
+    assert sorted(names) == sorted(r["id"] for r in finished)
+    assert all(r["summary"]["note"] == "tutorial" for r in finished)
+    assert all(r["value"] == pytest.approx(r["config"]["lr"] / 2) for r in finished)
+    with wandb.init(config={"lr": 0.1}) as local:  # outside a sweep: ends with the block
+        wandb.log({"loss": 1.0})
+    assert local.finished and local.name == "local"

@@ -14,9 +14,14 @@ Usable in place of W&B's sweep API::
                            project="demo")
     wandb.agent(sweep_id, function=train, count=10)
 
+``wandb.init()`` also works as a context manager (``with wandb.init() as run:``),
+and ``wandb.run`` is the current run (``None`` before ``init()``).
+
 The server URL and token come from arguments or ``TUNEPILOT_URL`` and
 ``TUNEPILOT_TOKEN``. The SDK speaks HTTP only (httpx); it never imports the server.
 """
+
+from typing import Any
 
 from tunepilot.sdk._agent import AgentTerminated, agent, expand_command
 from tunepilot.sdk._client import Client
@@ -41,3 +46,12 @@ __all__ = [
     "summary",
     "sweep",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``wandb.run``: the current run, read when asked (it changes with each ``init()``)."""
+    if name == "run":
+        from tunepilot.sdk._run import current
+
+        return current.run
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -197,6 +197,28 @@ class Run:
                 self.stop_reason = answer.get("reason")
                 self.stop_event.set()
 
+    @property
+    def name(self) -> str:
+        """The run's id (W&B's display name); ``"local"`` for a run outside any sweep."""
+        return self.id or "local"
+
+    def finish(self, exit_code: int | None = None) -> None:
+        """Send the hand-set summary keys; a local run ends here.
+
+        A sweep run ends when its function returns or its program exits: the agent
+        reports that, failed if the function raised or the program exited non-zero.
+        """
+        self.flush_summary()
+        if self.client is None:
+            self.finished = True
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        """``with wandb.init() as run:`` finishes the run on the way out, as W&B's does."""
+        self.finish(exit_code=1 if exc_type is not None else 0)
+
     def flush_summary(self) -> None:
         """Send the summary keys set by hand since the last flush."""
         changed = {k: self.summary[k] for k in self.summary.changed if k in self.summary}
@@ -289,9 +311,5 @@ def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = 
 
 def finish(exit_code: int | None = None) -> None:
     """Send hand-set summary keys; the agent reports the run's end when the function returns."""
-    run = current.run
-    if run is None:
-        return
-    run.flush_summary()
-    if os.environ.get("TUNEPILOT_RUN_ID") is None and current.sweep_config is None:
-        run.finished = True  # a local run ends here; a sweep run ends with its agent
+    if current.run is not None:
+        current.run.finish(exit_code)
