@@ -396,6 +396,19 @@ def test_the_w_and_b_sweep_tutorial_function_runs_as_written(server: SweepServer
     assert sorted(names) == sorted(r["id"] for r in finished)
     assert all(r["summary"]["note"] == "tutorial" for r in finished)
     assert all(r["value"] == pytest.approx(r["config"]["lr"] / 2) for r in finished)
+    assert wandb.login() is True
     with wandb.init(config={"lr": 0.1}) as local:  # outside a sweep: ends with the block
         wandb.log({"loss": 1.0})
     assert local.finished and local.name == "local"
+
+
+def test_watch_and_define_metric_are_ignored_with_one_warning_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="tunepilot.sdk"):
+        for _ in range(2):
+            wandb.watch(object(), log="all")
+            wandb.define_metric("loss", summary="min")
+    assert caplog.text.count("watch() is accepted and ignored") == 1
+    assert caplog.text.count("define_metric() is accepted and ignored") == 1
+    assert "wandb.summary[name] = best" in caplog.text

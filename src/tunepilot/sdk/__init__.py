@@ -15,7 +15,8 @@ Usable in place of W&B's sweep API::
     wandb.agent(sweep_id, function=train, count=10)
 
 ``wandb.init()`` also works as a context manager (``with wandb.init() as run:``),
-and ``wandb.run`` is the current run (``None`` before ``init()``).
+and ``wandb.run`` is the current run (``None`` before ``init()``). ``login`` is
+accepted; ``watch`` and ``define_metric`` are accepted and ignored with a warning.
 
 The server URL and token come from arguments or ``TUNEPILOT_URL`` and
 ``TUNEPILOT_TOKEN``. The SDK speaks HTTP only (httpx); it never imports the server.
@@ -25,7 +26,20 @@ from typing import Any
 
 from tunepilot.sdk._agent import AgentTerminated, agent, expand_command
 from tunepilot.sdk._client import Client
-from tunepilot.sdk._run import Config, Run, RunStopped, Summary, config, finish, init, log, summary
+from tunepilot.sdk._run import (
+    Config,
+    Run,
+    RunStopped,
+    Summary,
+    config,
+    define_metric,
+    finish,
+    init,
+    log,
+    login,
+    summary,
+    watch,
+)
 from tunepilot.sdk._sweep import Suggestion, SweepController, sweep
 
 __all__ = [
@@ -39,12 +53,15 @@ __all__ = [
     "SweepController",
     "agent",
     "config",
+    "define_metric",
     "expand_command",
     "finish",
     "init",
     "log",
+    "login",
     "summary",
     "sweep",
+    "watch",
 ]
 
 

@@ -313,3 +313,36 @@ def finish(exit_code: int | None = None) -> None:
     """Send hand-set summary keys; the agent reports the run's end when the function returns."""
     if current.run is not None:
         current.run.finish(exit_code)
+
+
+def login(*_args: Any, **_kwargs: Any) -> bool:
+    """Accepted for W&B compatibility; returns True.
+
+    The sweep server's token comes from ``TUNEPILOT_TOKEN`` or the ``token``
+    argument of :func:`init`, ``sweep`` and ``agent``, not from a W&B key.
+    """
+    return True
+
+
+_warned: set[str] = set()
+
+
+def _ignored(name: str, why: str) -> None:
+    if name not in _warned:
+        _warned.add(name)
+        _logger.warning("%s() is accepted and ignored: %s", name, why)
+
+
+def watch(*_args: Any, **_kwargs: Any) -> None:
+    """Accepted for W&B compatibility and ignored (warned once): no gradients are logged."""
+    _ignored("watch", "tunepilot logs no gradients or parameters")
+
+
+def define_metric(*_args: Any, **_kwargs: Any) -> None:
+    """Accepted for W&B compatibility and ignored (warned once).
+
+    The summary keeps each metric's last value and the sweep uses it; to make the
+    sweep use the best value, set it yourself: ``wandb.summary["loss"] = best``.
+    """
+    _ignored("define_metric", "the summary keeps each metric's last value and the sweep "
+             "uses it; to use the best one, set wandb.summary[name] = best yourself")
