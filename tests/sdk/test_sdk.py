@@ -390,7 +390,8 @@ def test_the_w_and_b_sweep_tutorial_function_runs_as_written(server: SweepServer
             run.summary["note"] = "tutorial"
 
     assert wandb.run is None or not wandb.run.id  # no sweep run outside the agent
-    assert wandb.agent(sweep_id, function=train, count=2, url=server.url) == 2
+    # W&B prints agent commands as entity/project/sweep_id.
+    assert wandb.agent(f"me/sdk/{sweep_id}", function=train, count=2, url=server.url) == 2
     finished = runs(server, sweep_id)
     assert [r["state"] for r in finished] == ["finished"] * 2
     assert sorted(names) == sorted(r["id"] for r in finished)

@@ -53,7 +53,9 @@ def sweep_command(
 
 
 def agent_command(
-    sweep_id: Annotated[str, typer.Argument(help="The sweep to work on.")],
+    sweep_id: Annotated[str, typer.Argument(
+        help="The sweep to work on (W&B's entity/project/sweep_id form works too)."
+    )],
     count: Annotated[int | None, typer.Option(min=1, help="Runs to do before stopping.")] = None,
     url: UrlOption = None,
     grace_period: Annotated[

@@ -135,9 +135,13 @@ def agent(
     the run as failed with the reason, and raises ``KeyboardInterrupt`` or
     ``AgentTerminated`` (exit status 143).
 
+    ``sweep_id`` may also be W&B's ``entity/project/sweep_id`` form; the agent uses
+    its last part.
+
     Returns:
         The number of runs started.
     """
+    sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
     client = client or Client(url, token)
     agent_name = name or default_agent_name()
     sweep = client.get(f"/sweeps/{sweep_id}")
