@@ -113,6 +113,29 @@ def test_records_arrive_batched_and_counted_once(server: SweepServer) -> None:
     assert stats["rejected_by_reason"] == {"unknown_variant": 1}
 
 
+def test_numpy_values_are_sent_and_a_non_finite_one_is_refused_without_blocking(
+    server: SweepServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Application code computes costs and scores with numpy; a NaN must not jam the queue."""
+    import numpy as np
+
+    with caplog.at_level(logging.WARNING, logger="tunepilot.online"):
+        with Client("bot", url=server.url, batch_size=10, flush_interval=0.05) as client:
+            client.record("big", latency_ms=np.float32(250.5), input_tokens=np.int64(100),
+                          output_tokens=np.int32(20), cost=np.float64(0.002),
+                          quality=np.float32(0.75), attributes={"length": np.int64(42)})
+            client.record("big", latency_ms=float("nan"), cost=0.001)
+            client.record("big", latency_ms=120.0, attributes={"blob": object()})  # type: ignore[dict-item]
+            client.record("big", latency_ms=130.0)
+            assert client.flush(timeout=10)
+            assert (client.sent, client.refused, client.dropped) == (2, 2, 0)
+    stats = httpx.get(f"{server.url}/api/v1/online/stats").json()["events"]
+    assert stats["accepted"] == 2
+    # One line for the first refusal (then one per 1,000), not one per event.
+    assert caplog.text.count("refused before sending") == 1
+    assert "latency_ms is nan; record finite numbers" in caplog.text
+
+
 def test_an_outage_keeps_the_last_split_and_buffers_records(
     server: SweepServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import logging
+import math
 import os
 import random
 import threading
@@ -137,6 +138,7 @@ class Client:
         self._send_failing = False
         self.sent = 0
         self.refused = 0
+        self._refused_here = 0  # of ``refused``: events that could not be sent as JSON
         self.dropped = 0
         self._refresher = threading.Thread(target=self._refresh_loop, daemon=True,
                                            name=f"tunepilot-split-{app}")
@@ -248,20 +250,40 @@ class Client:
     ) -> str:
         """Buffer one call's outcome; returns its event id (for late feedback).
 
-        Nothing is checked or sent here: the server validates, and refusals are logged.
+        Nothing is sent here, and the server validates. Numpy (and torch) scalars are
+        taken as the numbers they hold; an event that could not be sent as JSON at all
+        (a NaN or infinite number, an attribute that is not text, a number or a
+        boolean) is refused here, counted in ``refused`` and logged, and never
+        blocks the events behind it.
         """
         event_id = event_id or uuid.uuid4().hex
-        event: dict[str, Any] = {
-            "app": self.app, "variant": variant.id if isinstance(variant, Variant) else variant,
-            "event_id": event_id, "timestamp": time.time() if timestamp is None else timestamp,
-        }
-        for name, value in (("latency_ms", latency_ms), ("input_tokens", input_tokens),
-                            ("output_tokens", output_tokens), ("cost", cost), ("error", error),
-                            ("quality", quality), ("feedback", feedback), ("key", key)):
-            if value is not None:
-                event[name] = value
-        if attributes:
-            event["attributes"] = dict(attributes)
+        try:
+            event: dict[str, Any] = {
+                "app": self.app, "variant": variant.id if isinstance(variant, Variant) else variant,
+                "event_id": event_id,
+                "timestamp": time.time() if timestamp is None else _number("timestamp", timestamp),
+            }
+            for name, value in (("latency_ms", latency_ms), ("input_tokens", input_tokens),
+                                ("output_tokens", output_tokens), ("cost", cost),
+                                ("quality", quality), ("feedback", feedback)):
+                if value is not None:
+                    event[name] = _number(name, value)
+            for name, text in (("error", error), ("key", key)):
+                if text is not None:
+                    event[name] = str(text)
+            if attributes:
+                event["attributes"] = {
+                    str(k): _attribute(str(k), v) for k, v in attributes.items()
+                }
+        except (TypeError, ValueError) as exc:
+            with self._buffer_lock:
+                self.refused += 1
+                self._refused_here += 1
+                count = self._refused_here
+            if count == 1 or count % 1000 == 0:
+                _logger.warning("tunepilot: %d events of %r refused before sending; the "
+                                "latest: %s", count, self.app, exc)
+            return event_id
         self._enqueue(event)
         return event_id
 
@@ -377,6 +399,34 @@ class Client:
             _logger.warning("tunepilot: sending events of %r to %s failed (%s); they stay "
                             "buffered and are retried", self.app, self.url, error)
         return False
+
+
+def _number(name: str, value: Any) -> int | float:
+    """``value`` as a JSON number: numpy and torch scalars become Python ones."""
+    if isinstance(value, str):
+        raise TypeError(f"{name} is text ({value!r}); record a number")
+    if not isinstance(value, (int, float)) and callable(getattr(value, "item", None)):
+        value = value.item()
+    if isinstance(value, bool) or isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} is {value}; record finite numbers")
+        return float(value)
+    raise TypeError(f"{name} is a {type(value).__name__}; record a number")
+
+
+def _attribute(name: str, value: Any) -> AttributeValue:
+    """An attribute as JSON: text, a finite number or a boolean."""
+    if not isinstance(value, (str, int, float)) and callable(getattr(value, "item", None)):
+        value = value.item()  # numpy and torch scalars, np.bool_ included
+    if isinstance(value, (str, bool)):
+        return value
+    try:
+        return _number(f"attribute {name!r}", value)
+    except TypeError:
+        raise TypeError(f"attribute {name!r} is a {type(value).__name__}; attributes are "
+                        "text, numbers or booleans") from None
 
 
 def _detail(response: Any) -> str:
