@@ -407,7 +407,7 @@ def _number(name: str, value: Any) -> int | float:
         raise TypeError(f"{name} is text ({value!r}); record a number")
     if not isinstance(value, (int, float)) and callable(getattr(value, "item", None)):
         value = value.item()
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, int):  # bool included
         return int(value)
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -71,10 +71,7 @@ class Config(dict[str, Any]):
         """
         if len(args) > 1:
             raise TypeError(f"update() takes at most 1 positional argument ({len(args)} given)")
-        values: dict[str, Any] = {}
-        if args and args[0] is not None:
-            given = args[0]
-            values.update(vars(given) if isinstance(given, argparse.Namespace) else given)
+        values = _as_dict(args[0] if args else None)
         values.update(kwargs)
         for key, value in values.items():
             self[key] = value
@@ -86,6 +83,13 @@ class Config(dict[str, Any]):
     def as_dict(self) -> dict[str, Any]:
         """A plain-dict copy."""
         return dict(self)
+
+
+def _as_dict(values: Any) -> dict[str, Any]:
+    """A config given as a mapping, an ``argparse.Namespace`` or None, as a new dict."""
+    if isinstance(values, argparse.Namespace):
+        return dict(vars(values))
+    return dict(values or {})
 
 
 def _differs(a: Any, b: Any) -> bool:
@@ -272,7 +276,7 @@ def init(
     in memory. ``config`` may be a mapping or an ``argparse.Namespace``. Other W&B
     keyword arguments are accepted and ignored.
     """
-    given = vars(config).copy() if isinstance(config, argparse.Namespace) else dict(config or {})
+    given = _as_dict(config)
     if current.sweep_config is not None and current.run is not None:
         current.run.config = Config(merge(given, current.sweep_config))
         return _attach(current.run)

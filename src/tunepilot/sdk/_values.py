@@ -44,7 +44,7 @@ def _mapping(values: Mapping[Any, Any], path: str, depth: int) -> dict[str, Any]
     for key, value in values.items():
         if isinstance(key, bool) or not isinstance(key, (str, int, float)):
             raise LogValueError(f"{path}: key {key!r} is a {type(key).__name__}; use text keys")
-        name = key if isinstance(key, str) else str(key)
+        name = str(key)
         out[name] = _value(value, f"{path}[{name!r}]", depth + 1)
     return out
 
