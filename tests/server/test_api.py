@@ -469,3 +469,35 @@ def test_a_retried_suggest_gets_the_same_run(client: TestClient) -> None:
     assert other["run_id"] != first["run_id"]
     elsewhere = client.post(f"/api/v1/sweeps/{create(client)['id']}/suggest", json=body)
     assert elsewhere.status_code == 409 and elsewhere.json()["reason"] == "request_id_reused"
+
+
+def test_a_log_stored_while_the_run_finishes_keeps_its_summary_keys(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault injection: a log lands between finish()'s first read and its write.
+
+    Before, finish wrote back the summary it had read first, erasing the log's keys.
+    """
+    from tunepilot.server._runs import RunService
+
+    ctx = client.app.state.tunepilot  # type: ignore[attr-defined]
+    sweep = create(client)
+    run_id = suggest(client, sweep["id"]).json()["run_id"]
+    assert client.post(f"/api/v1/runs/{run_id}/log",
+                       json={"rows": [{"metrics": {"loss": 2.0}}]}).status_code == 200
+    real = ctx.storage.set_trial_state_values
+
+    def log_first_then_tell_optuna(*args: Any, **kwargs: Any) -> Any:
+        RunService(ctx).log(run_id, [(None, {"loss": 1.5, "val_acc": 0.9})])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ctx.storage, "set_trial_state_values", log_first_then_tell_optuna)
+    done = client.post(f"/api/v1/runs/{run_id}/finish", json={"summary": {"epochs": 3}})
+    assert done.status_code == 200, done.text
+    run = client.get(f"/api/v1/runs/{run_id}").json()
+    assert run["summary"] == {"loss": 1.5, "val_acc": 0.9, "epochs": 3}
+    # The value is the one Optuna recorded, and the mismatch is said.
+    assert run["state"] == "finished" and run["value"] == 2.0
+    trial = optuna.load_study(study_name=sweep["study_name"], storage=ctx.storage).trials[0]
+    assert trial.value == 2.0
+    assert any("a log arrived while it finished" in r.getMessage() for r in caplog.records)

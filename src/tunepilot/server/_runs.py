@@ -178,6 +178,10 @@ class RunService:
         Finishing again with the same state returns the run unchanged, so an agent
         may retry a finish whose answer it did not get.
 
+        A log stored while the run finishes (between the first read and the write)
+        keeps its summary keys; the run's value stays the one Optuna recorded, and a
+        warning says when the summary's metric has moved since.
+
         Raises:
             ConflictError: the run already ended otherwise (e.g. it was reaped).
         """
@@ -216,8 +220,16 @@ class RunService:
                 pass  # told before a crash between this and our own commit
             config = self._config(sweep_id, study_name, raw) if may_end else None
             with self.ctx.db.session() as session:
-                run = repository.get_run(session, run_id)
+                # Read the summary again, under the run's lock: a log stored since the
+                # first read keeps its keys (the finish's own summary wins).
+                run = repository.get_run(session, run_id, for_update=True)
                 sweep = repository.get_sweep(session, sweep_id)
+                merged = {**(run.summary or {}), **(summary or {})}
+                now = metric_value(merged, metric_name)
+                if now != value:
+                    _logger.warning(
+                        "run %s: a log arrived while it finished; the sweep recorded %s=%s, "
+                        "the summary now says %s", run_id, metric_name, value, now)
                 run.state, run.summary, run.finished_at = state, merged, utcnow()
                 run.value = value if state in ("finished", "stopped") else None
                 run.fail_reason = fail_reason if state != "finished" or values is None else None
