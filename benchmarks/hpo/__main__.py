@@ -4,6 +4,7 @@ Run:     python -m benchmarks.hpo --suite synthetic --samplers random,tpe,blend 
 Centres: python -m benchmarks.hpo --suite synthetic --make-centres 300
 Report:  python -m benchmarks.hpo --report benchmarks/results/hpo-synthetic-*.json [--paired tpe-mv]
 Resume:  python -m benchmarks.hpo --resume benchmarks/results/hpo-bayesmark-<stamp>.json
+Advice:  python -m benchmarks.hpo --suite bayesmark --record-advice 10
 
 Every run writes ``benchmarks/results/hpo-<suite>-<stamp>.json`` with the raw value of
 every trial, rewritten after each (task, sampler, seed) so an interrupted run keeps
@@ -34,7 +35,15 @@ import optuna
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmarks.hpo._bayesmark import bayesmark_tasks
-from benchmarks.hpo._samplers import CONTROLLED, SAMPLERS, available, make_sampler, missing
+from benchmarks.hpo._samplers import (
+    ADVICE,
+    CONTROLLED,
+    SAMPLERS,
+    Recorder,
+    available,
+    make_sampler,
+    missing,
+)
 from benchmarks.hpo._score import (
     best_value_table,
     complete_seeds,
@@ -48,6 +57,8 @@ from benchmarks.hpo._score import (
 )
 from benchmarks.hpo._synthetic import synthetic_tasks
 from benchmarks.hpo._tasks import Task
+from tunepilot import LLMSampler
+from tunepilot.llm import make_backend
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CENTRES = Path(__file__).resolve().parent / "centres.json"
@@ -55,6 +66,7 @@ LABELS = {
     "blend-informative": "blend, controlled prior: informative (not an LLM)",
     "blend-misleading": "blend, controlled prior: misleading (not an LLM)",
     "blend": "blend, embedded SmolLM2-135M",
+    "blend-recorded": "blend, embedded SmolLM2-135M's recorded first answer, replayed (not a live LLM)",
     "llm": "llm, embedded SmolLM2-135M",
     "tpe": "TPE (independent)",
     "tpe-mv": "TPE (multivariate, Optuna default)",
@@ -135,7 +147,8 @@ def _job(suite: str, task_name: str, name: str, seed: int, budget: int, model: s
     logging.getLogger("tunepilot").setLevel(logging.ERROR)
     task = tasks_for(suite, [task_name])[0]
     centres = json.loads(CENTRES.read_text()) if name in CONTROLLED else {}
-    sampler = make_sampler(name, task, seed, centres=centres, model=model)
+    advice = json.loads(ADVICE.read_text()) if name == "blend-recorded" else {}
+    sampler = make_sampler(name, task, seed, centres=centres, advice=advice, model=model)
     try:
         values, seconds = run_once(task, sampler, budget)
     finally:
@@ -171,7 +184,7 @@ def _new_record(args: argparse.Namespace, samplers: list[str], skipped: list[str
         "command": "python -m benchmarks.hpo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         **environment(),
         "budget": args.budget,
-        "seeds": list(range(args.seeds)),
+        "seeds": args.seeds,
         "samplers": samplers,
         "skipped": skipped,
         "labels": {s: LABELS.get(s, s) for s in samplers},
@@ -193,9 +206,9 @@ def run(args: argparse.Namespace) -> Path:
         record = json.loads(out.read_text())
         args.suite, args.budget, args.tasks = record["suite"], record["budget"], record.get("tasks")
         if args.seeds is not None:  # more seeds for a finished run: every sampler gets them
-            if args.seeds < len(record["seeds"]):
+            if set(args.seeds) <= set(record["seeds"]):
                 raise SystemExit(f"{out} already has seeds {record['seeds']}; --seeds can only add seeds")
-            record["seeds"] = sorted(set(record["seeds"]) | set(range(args.seeds)))
+            record["seeds"] = sorted(set(record["seeds"]) | set(args.seeds))
         seeds = record["seeds"]
         samplers = args.samplers or record["samplers"]
         for name in samplers:  # a sampler added to a finished run: same tasks, seeds and budget
@@ -215,12 +228,19 @@ def run(args: argparse.Namespace) -> Path:
         for name in skipped:
             print(f"skipping {name}: {missing(name)}", file=sys.stderr)
         samplers = [s for s in samplers if s not in skipped]
-        args.seeds = 5 if args.seeds is None else args.seeds
-        seeds = list(range(args.seeds))
+        seeds = args.seeds = list(range(5)) if args.seeds is None else args.seeds
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out = Path(args.out) if args.out else RESULTS / f"hpo-{args.suite}-{stamp}.json"
         record = _new_record(args, samplers, skipped)
     tasks = tasks_for(args.suite, args.tasks)
+    if "blend-recorded" in samplers:
+        advice = json.loads(ADVICE.read_text()).get(args.suite, {}) if ADVICE.exists() else {}
+        unadvised = [t.name for t in tasks if t.name not in advice]
+        if unadvised:
+            raise SystemExit(
+                f"no recorded advice for {', '.join(unadvised)}; run 'python -m benchmarks.hpo "
+                f"--suite {args.suite} --record-advice 10' first"
+            )
     if any(s in CONTROLLED for s in samplers):
         centres = json.loads(CENTRES.read_text())
         uncentred = [t.name for t in tasks if t.name not in centres]
@@ -282,8 +302,25 @@ def make_centres(args: argparse.Namespace) -> None:
         CENTRES.write_text(json.dumps(centres, indent=1, sort_keys=True))
 
 
+def record_advice(args: argparse.Namespace) -> None:
+    """The embedded model's first answer for each task, for ``blend-recorded`` to replay."""
+    advice = json.loads(ADVICE.read_text()) if ADVICE.exists() else {}
+    suite = advice.setdefault(args.suite, {})
+    for task in tasks_for(args.suite, args.tasks):
+        recorder = Recorder(make_backend(args.model, seed=args.record_advice))
+        sampler = make_sampler("blend", task, args.record_advice, centres={}, model=recorder)
+        assert isinstance(sampler, LLMSampler)
+        run_once(task, sampler, 1)
+        if not recorder.texts:
+            raise SystemExit(f"{task.name}: the model was not asked (an error was logged?)")
+        suite[task.name] = {"seed": args.record_advice, "model": recorder.name,
+                            "text": recorder.texts[0], **sampler.stats.as_dict()}
+        print(f"{task.name}: {recorder.texts[0]}", file=sys.stderr)
+        ADVICE.write_text(json.dumps(advice, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
 def report(paths: list[str], only: list[str] | None = None, png: str | None = None,
-           by_task: bool = False, n_seeds: int | None = None, base: str | None = None) -> None:
+           by_task: bool = False, only_seeds: list[int] | None = None, base: str | None = None) -> None:
     results: list[dict[str, Any]] = []
     labels: dict[str, str] = {}
     samplers: list[str] = []
@@ -302,9 +339,9 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
             sys.exit(f"no results for {sorted(missing_samplers)} in {', '.join(paths)}")
         results = [r for r in results if r["sampler"] in only]
         samplers = [s for s in samplers if s in only] or list(only)
-    if n_seeds is not None:  # the first n seeds only, as a table made before more were added
-        results = [r for r in results if r["seed"] < n_seeds]
-        planned = {seed for seed in planned if seed < n_seeds}
+    if only_seeds is not None:  # these seeds only, e.g. as a table made before more were added
+        results = [r for r in results if r["seed"] in only_seeds]
+        planned = {seed for seed in planned if seed in only_seeds}
     results, seeds = complete_seeds(results, samplers or sorted({r["sampler"] for r in results}))
     if not seeds:
         sys.exit("no seed is complete yet (every sampler on every task); carry the run on with --resume")
@@ -340,6 +377,18 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
     print(f"\nplot: {png}", file=sys.stderr)
 
 
+def seed_list(text: str) -> list[int]:
+    """``N`` is seeds 0..N-1, ``A-B`` seeds A..B."""
+    first, dash, last = text.partition("-")
+    try:
+        seeds = list(range(int(first), int(last) + 1)) if dash else list(range(int(text)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a count N or a range A-B") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"{text!r} names no seed")
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hpo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -349,9 +398,9 @@ def main(argv: list[str] | None = None) -> None:
                         "ones to the file; with --report: score only these")
     parser.add_argument("--tasks", type=lambda s: s.split(","), default=None)
     parser.add_argument("--budget", type=int, default=30)
-    parser.add_argument("--seeds", type=int, default=None,
-                        help="seeds 0..N-1 (default 5); with --resume: add seeds up to N to the file; "
-                        "with --report: score only seeds 0..N-1")
+    parser.add_argument("--seeds", type=seed_list, default=None, metavar="N|A-B",
+                        help="seeds 0..N-1 (default 5), or A..B; with --resume: add these seeds to the "
+                        "file; with --report: score only these seeds")
     parser.add_argument("--model", default="local", help="model for the llm and blend samplers")
     parser.add_argument("--out", default=None, help="result file (default: benchmarks/results/...)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, in separate processes")
@@ -359,6 +408,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="carry on an interrupted run: same settings, skip finished runs")
     parser.add_argument("--make-centres", type=int, default=0, metavar="N",
                         help="compute best/worst-known centres with N random + N TPE trials per task")
+    parser.add_argument("--record-advice", type=int, default=None, metavar="SEED",
+                        help="record the embedded model's first answer per task (seeded SEED) for "
+                        "blend-recorded, in benchmarks/hpo/advice.json")
     parser.add_argument("--report", nargs="+", default=None, metavar="FILE",
                         help="print the regret table of result files and write the plot")
     parser.add_argument("--by-task", action="store_true",
@@ -375,6 +427,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("tunepilot").setLevel(logging.ERROR)
     if args.report:
         report(args.report, args.samplers, args.plot, args.by_task, args.seeds, args.paired)
+    elif args.record_advice is not None:
+        record_advice(args)
     elif args.make_centres:
         make_centres(args)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -10,11 +11,41 @@ import optuna
 from benchmarks.hpo._hebo import HeboSampler, hebo_available, hebo_python
 from benchmarks.hpo._tasks import Task
 from tunepilot import LLMSampler
+from tunepilot.llm import Backend, Completion, Message, Usage
+from tunepilot.llm._base import BackendWrapper
 from tunepilot.testing import ControlledPrior
 
 #: Controlled priors are not language models: their names say so in every table.
 CONTROLLED = ("blend-informative", "blend-misleading")
-SAMPLERS = ("random", "tpe", "tpe-mv", "gp", "cmaes", "hebo", "llm", "blend", *CONTROLLED)
+SAMPLERS = ("random", "tpe", "tpe-mv", "gp", "cmaes", "hebo", "llm", "blend", "blend-recorded", *CONTROLLED)
+#: The embedded model's recorded first answer per task, which ``blend-recorded`` replays.
+ADVICE = Path(__file__).resolve().parent / "advice.json"
+
+
+class Recorder(BackendWrapper):
+    """Passes calls on to the wrapped backend and keeps the text of every answer."""
+
+    def __init__(self, inner: Backend) -> None:
+        super().__init__(inner)
+        self.texts: list[str] = []
+
+    def complete(self, messages: list[Message], **options: Any) -> Completion:
+        completion = self.inner.complete(messages, **options)
+        self.texts.append(completion.text)
+        return completion
+
+
+class RecordedAdvice:
+    """Answers every call with one recorded answer of a model: advice of a real model's
+    quality at TPE's cost, for comparing blend rules. Not a language model: results
+    obtained with it are labelled as replays."""
+
+    def __init__(self, text: str, model: str) -> None:
+        self.text = text
+        self.name = f"replay of {model}"
+
+    def complete(self, messages: list[Message], **options: Any) -> Completion:
+        return Completion(text=self.text, usage=Usage(), model=self.name)
 _NEEDS = {"gp": "torch", "cmaes": "cmaes"}
 
 #: Spread of the controlled priors in the unit cube.
@@ -39,7 +70,13 @@ def missing(name: str) -> str:
 
 
 def make_sampler(
-    name: str, task: Task, seed: int, *, centres: dict[str, Any], model: str = "local"
+    name: str,
+    task: Task,
+    seed: int,
+    *,
+    centres: dict[str, Any],
+    advice: dict[str, Any] | None = None,
+    model: str | Backend = "local",
 ) -> optuna.samplers.BaseSampler:
     """A fresh sampler ``name`` for one run of ``task`` with ``seed``."""
     if name == "random":
@@ -59,6 +96,14 @@ def make_sampler(
         return LLMSampler(model, mode="llm", **common)
     if name == "blend":
         return LLMSampler(model, mode="blend", **common)
+    if name == "blend-recorded":
+        recorded = (advice or {}).get(task.suite, {}).get(task.name)
+        if recorded is None:
+            raise SystemExit(
+                f"no recorded advice for {task.name}; run "
+                f"'python -m benchmarks.hpo --suite {task.suite} --record-advice 10' first"
+            )
+        return LLMSampler(RecordedAdvice(recorded["text"], recorded["model"]), mode="blend", **common)
     if name in CONTROLLED:
         which = "best" if name == "blend-informative" else "worst"
         if task.name not in centres:

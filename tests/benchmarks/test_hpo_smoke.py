@@ -137,3 +137,32 @@ def test_seeds_added_to_a_finished_run_go_to_every_sampler(tmp_path):
     first = run("-m", "benchmarks.hpo", "--report", str(out), "--seeds", "1", "--samplers", "random",
                 "--plot", str(tmp_path / "p1.png"))
     assert "| random | 1.000 (1 seed) |" in first.stdout and "partial run" not in first.stderr
+    # --seeds A-B names a range: scoring seed 2 alone.
+    last = run("-m", "benchmarks.hpo", "--report", str(out), "--seeds", "2-2", "--samplers", "random",
+               "--plot", str(tmp_path / "p2.png"))
+    assert "| random | 1.000 (1 seed) |" in last.stdout and "partial run" not in last.stderr
+
+
+@pytest.mark.slow
+def test_a_run_can_start_at_any_seed(tmp_path):
+    out = tmp_path / "run.json"
+    run("-m", "benchmarks.hpo", "--suite", "synthetic", "--tasks", "branin", "--samplers", "random",
+        "--seeds", "10-11", "--budget", "3", "--out", str(out))
+    data = json.loads(out.read_text())
+    assert data["seeds"] == [10, 11] and sorted(r["seed"] for r in data["results"]) == [10, 11]
+    bad = subprocess.run([sys.executable, "-m", "benchmarks.hpo", "--seeds", "3-1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert bad.returncode == 2 and "'3-1' names no seed" in bad.stderr
+
+
+@pytest.mark.slow
+def test_blend_recorded_replays_the_embedded_models_recorded_answer(tmp_path):
+    out = tmp_path / "run.json"
+    run("-m", "benchmarks.hpo", "--suite", "bayesmark", "--tasks", "SVM-wine",
+        "--samplers", "blend-recorded", "--seeds", "1", "--budget", "12", "--out", str(out))
+    data = json.loads(out.read_text())
+    assert data["labels"]["blend-recorded"].endswith("replayed (not a live LLM)")
+    [entry] = data["results"]
+    assert len(entry["values"]) == 12
+    # Asked at the first trial and again after 10 completed trials; every trial blended.
+    assert entry["llm_stats"]["calls"] == 2 and entry["llm_stats"]["blend_trials"] == 12
