@@ -316,6 +316,7 @@ def record_advice(args: argparse.Namespace) -> None:
         suite[task.name] = {"seed": args.record_advice, "model": recorder.name,
                             "text": recorder.texts[0], **sampler.stats.as_dict()}
         print(f"{task.name}: {recorder.texts[0]}", file=sys.stderr)
+        advice["machine"] = environment()["machine"]  # llama.cpp's answers depend on the CPU
         ADVICE.write_text(json.dumps(advice, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
