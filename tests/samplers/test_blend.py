@@ -158,3 +158,43 @@ def test_trust_must_be_earned_advice_that_neither_wins_nor_loses_fades():
     assert blender.beta(wins) > 10.0
     losses = _study_with([("prior", 5.0 + i) for i in range(6)] + [("random", 0.1 * i) for i in range(6)])
     assert blender.beta(losses) == 0.0
+
+
+def _behind(trials: list[optuna.trial.FrozenTrial]) -> bool:
+    from tunepilot.samplers._blend import trust
+
+    t, m = trust([t for t in trials if t.state == optuna.trial.TrialState.COMPLETE],
+                 optuna.study.StudyDirection.MINIMIZE)
+    return m > 0 and t <= 0
+
+
+def flat(trial: optuna.Trial) -> float:
+    """An objective on which every configuration ties, as degenerate models do."""
+    sphere(trial)
+    return 1.0
+
+
+@pytest.mark.parametrize(
+    ("centre", "objective"),
+    [(OPTIMUM, sphere), (WORST, sphere), (OPTIMUM, flat)],
+    ids=["informative", "misleading", "ties"],
+)
+def test_startup_trials_come_from_the_prior_only_while_it_is_not_behind(centre, objective):
+    behind_seen, prior_draws = 0, 0
+    for seed in range(4):
+        study = optuna.create_study(sampler=blend(ControlledPrior(centre, 0.05, seed=seed), seed))
+        study.optimize(objective, n_trials=10)
+        parts = [t.user_attrs["llm.blend_part"] for t in study.trials]
+        for i, part in enumerate(parts):
+            if _behind(study.trials[:i]):
+                behind_seen += 1
+                assert part == "random", (seed, i, parts)
+        prior_draws += parts.count("prior")
+    if objective is flat or centre is WORST:
+        # Advice that loses, or only ties, has earned nothing: after its first comparison
+        # the startup is uniform, so it gets about two of the ten trials. (Tied advice
+        # keeps β = β₀ / (1 + m) > 0 after the startup.)
+        assert behind_seen > 4 * 10 / 2 and prior_draws <= 2 * 4, (behind_seen, prior_draws)
+    else:
+        # Good advice keeps winning and keeps its share of the startup.
+        assert behind_seen == 0 and prior_draws >= 4 * 3, (behind_seen, prior_draws)

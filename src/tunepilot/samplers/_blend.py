@@ -10,7 +10,10 @@ the proportion β / (β + β₀)), by
 that is TPE's l(x)/g(x) times π(x)^(β/n), as in πBO: the prior's pull fades as
 evidence accumulates. Before TPE has ``n_startup_trials`` trials (when plain TPE
 samples at random) a trial is drawn from π with probability β / (β + β₀), else
-uniformly.
+uniformly, but only while the advice is not behind (no comparison yet, or t > 0
+below): once its trials stop beating the others, the rest of the startup is uniform,
+as plain TPE's. Startup draws spent on advice that does not win cost TPE the spread
+of its initial design, which it does not make up within a small budget.
 
 β adapts to how useful the advice has been on this study (trust calibration). Let
 AUC be the probability that a completed trial the prior chose beats one chosen
@@ -160,11 +163,15 @@ class Blender:
             )
             self.refreshed_at = n_complete
 
-    def beta(self, study: Study) -> float:
+    def trust(self, study: Study) -> tuple[float, int]:
+        """(t, m) of the study's completed trials: see :func:`trust`."""
+        complete = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
+        return trust(complete, study.direction)
+
+    def beta(self, study: Study, trusted: tuple[float, int] | None = None) -> float:
         if self.prior is None:
             return 0.0
-        complete = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
-        t, m = trust(complete, study.direction)
+        t, m = trusted or self.trust(study)
         return self.beta0 * float(np.clip(1 / (1 + m) + 6 * t, 0, 3))
 
     def sample(
@@ -172,13 +179,15 @@ class Blender:
     ) -> tuple[dict[str, Any], str, float]:
         """Parameters for ``trial`` (empty: let the independent sampler draw), the part, β."""
         assert self.prior is not None
-        beta = self.beta(study)
+        t, m = self.trust(study)
+        beta = self.beta(study, (t, m))
         n = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
         if n < self.n_startup_trials:
-            with self._lock:
-                draw = self._rng.random_sample()
-                if draw < beta / (beta + self.beta0):
-                    return self.prior.sample(self._rng, 1)[0], PRIOR, beta
+            if m == 0 or t > 0:  # the advice is not behind: it may take a startup trial
+                with self._lock:
+                    draw = self._rng.random_sample()
+                    if draw < beta / (beta + self.beta0):
+                        return self.prior.sample(self._rng, 1)[0], PRIOR, beta
             return {}, RANDOM, beta
         if beta == 0:  # advice distrusted: plain TPE, at plain TPE's cost
             return self.tpe.sample_relative(study, trial, search_space), TPE, beta
