@@ -8,7 +8,8 @@ Advice:  python -m benchmarks.hpo --suite bayesmark --record-advice 10
 
 Every run writes ``benchmarks/results/hpo-<suite>-<stamp>.json`` with the raw value of
 every trial, rewritten after each (task, sampler, seed) so an interrupted run keeps
-what it measured. Runs go seed by seed (every sampler on every task for seed 0, then
+what it measured; runs of LLM samplers also record which part chose each trial and the
+blend's β (``parts``, ``betas``). Runs go seed by seed (every sampler on every task for seed 0, then
 seed 1, ...), so a run stopped early still compares all samplers on the seeds it
 finished; ``--resume`` carries on with the same settings and skips what is done.
 ``--jobs N`` runs N (task, sampler, seed) jobs at once in separate processes.
@@ -84,6 +85,14 @@ def tasks_for(suite: str, names: list[str] | None) -> list[Task]:
 
 
 def run_once(task: Task, sampler: optuna.samplers.BaseSampler, budget: int) -> tuple[list[float], float]:
+    values, seconds, _ = run_study(task, sampler, budget)
+    return values, seconds
+
+
+def run_study(
+    task: Task, sampler: optuna.samplers.BaseSampler, budget: int
+) -> tuple[list[float], float, optuna.Study]:
+    """Run ``budget`` trials of ``task``; the values in order, the seconds and the study."""
     study = optuna.create_study(direction=task.direction, sampler=sampler)
     distributions = task.space.to_optuna()
 
@@ -93,7 +102,23 @@ def run_once(task: Task, sampler: optuna.samplers.BaseSampler, budget: int) -> t
     started = time.perf_counter()
     study.optimize(objective, n_trials=budget)
     values = [t.value if t.value is not None else float("nan") for t in study.trials]
-    return values, time.perf_counter() - started
+    return values, time.perf_counter() - started, study
+
+
+def provenance(study: optuna.Study) -> dict[str, list[Any]] | None:
+    """Which part chose each trial of an LLM sampler, and the blend's β then.
+
+    ``parts``: ``llm.blend_part`` (prior, tpe or random) of blend trials, else
+    ``llm.source`` (llm, fallback, ...); ``betas``: ``llm.beta`` where the blend
+    recorded one. None for samplers that record neither.
+    """
+    attrs = [t.user_attrs for t in study.trials]
+    if not any("llm.source" in a for a in attrs):
+        return None
+    return {
+        "parts": [a.get("llm.blend_part", a.get("llm.source")) for a in attrs],
+        "betas": [a.get("llm.beta") for a in attrs],
+    }
 
 
 def environment() -> dict[str, Any]:
@@ -150,13 +175,16 @@ def _job(suite: str, task_name: str, name: str, seed: int, budget: int, model: s
     advice = json.loads(ADVICE.read_text()) if name == "blend-recorded" else {}
     sampler = make_sampler(name, task, seed, centres=centres, advice=advice, model=model)
     try:
-        values, seconds = run_once(task, sampler, budget)
+        values, seconds, study = run_study(task, sampler, budget)
     finally:
         close = getattr(sampler, "close", None)
         if close is not None:
             close()
     entry = {"task": task.name, "direction": task.direction, "sampler": name, "seed": seed,
              "values": values, "seconds": round(seconds, 3)}
+    trail = provenance(study)
+    if trail is not None:
+        entry.update(trail)
     stats = getattr(sampler, "stats", None)
     if stats is not None:
         entry["llm_stats"] = stats.as_dict()

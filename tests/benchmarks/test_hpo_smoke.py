@@ -47,6 +47,14 @@ def test_hpo_harness_smoke_run_and_report(tmp_path, suite, tasks):
         assert data["machine"]["cpu"] and isinstance(data["machine"]["simd"], list)
     assert len(data["results"]) == 2 * 2 * 4
     assert all(len(r["values"]) == 5 for r in data["results"])
+    # Blend runs say which part chose each trial and the weight it gave the prior.
+    for r in data["results"]:
+        if r["sampler"].startswith("blend"):
+            assert len(r["parts"]) == len(r["betas"]) == 5
+            assert set(r["parts"]) <= {"prior", "tpe", "random"}
+            assert all(isinstance(b, float) and b >= 0 for b in r["betas"])
+        else:
+            assert "parts" not in r and "betas" not in r
     assert [p.name for p in tmp_path.iterdir()] == ["smoke.json"]  # no half-written copy left
     report = run("-m", "benchmarks.hpo", "--report", str(out), "--paired", "tpe").stdout
     assert "| sampler | regret @5 |" in report
