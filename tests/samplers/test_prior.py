@@ -82,3 +82,11 @@ def test_the_density_with_unknown_values_still_integrates_to_one():
 def test_unknown_must_match_the_proposals():
     with pytest.raises(ValueError, match="unknown has 1 entries for 2 proposals"):
         Prior(SPACE, PROPOSALS, unknown=[{"lr"}])
+
+
+def test_kernel_only_draws_leave_out_the_uniform_mass():
+    prior = Prior(SMALL, [{"x": 0.5, "c": "a"}], epsilon=0.5, bandwidth=0.03)
+    rng = np.random.RandomState(0)
+    far = [abs(s["x"] - 0.5) > 0.2 for s in prior.sample(rng, 400)]
+    assert 0.25 < np.mean(far) < 0.55  # the ε half, about 60% of it far from the centre
+    assert not any(abs(s["x"] - 0.5) > 0.2 for s in prior.sample(rng, 400, uniform=False))

@@ -9,8 +9,8 @@ the proportion β / (β + β₀)), by
 
 that is TPE's l(x)/g(x) times π(x)^(β/n), as in πBO: the prior's pull fades as
 evidence accumulates. Before TPE has ``n_startup_trials`` trials (when plain TPE
-samples at random) a trial is drawn from π with probability β / (β + β₀), else
-uniformly, but only while the advice is not behind (no comparison yet, or t > 0
+samples at random) a trial is drawn from π's kernels (the advice, without its ε of
+uniform mass) with probability β / (β + β₀), else uniformly, but only while the advice is not behind (no comparison yet, or t > 0
 below): once its trials stop beating the others, the rest of the startup is uniform,
 as plain TPE's. Startup draws spent on advice that does not win cost TPE the spread
 of its initial design, which it does not make up within a small budget.
@@ -46,6 +46,8 @@ from tunepilot.space import SearchSpace
 
 #: Parts of the blend that can choose a trial, recorded as ``llm.blend_part``.
 PRIOR, TPE, RANDOM = "prior", "tpe", "random"
+#: Mixed into the seed of the blend's own random stream.
+_STREAM = 0x626C656E
 
 
 def trust(trials: Sequence[FrozenTrial], direction: StudyDirection) -> tuple[float, int]:
@@ -141,7 +143,11 @@ class Blender:
         self.proposals: list[tuple[dict[str, Any], frozenset[str]]] = []
         self.prior: Prior | None = None
         self.refreshed_at = -1
-        self._rng = np.random.RandomState(seed)
+        # A stream of its own: seeded like TPE's random startup, the prior's uniform draws
+        # would repeat TPE's, and the study evaluate the same configuration twice.
+        self._rng = np.random.RandomState(
+            None if seed is None else np.random.SeedSequence((seed % 2**32, _STREAM)).generate_state(1)[0]
+        )
         self._lock = threading.Lock()
 
     def add(
@@ -187,7 +193,9 @@ class Blender:
                 with self._lock:
                     draw = self._rng.random_sample()
                     if draw < beta / (beta + self.beta0):
-                        return self.prior.sample(self._rng, 1)[0], PRIOR, beta
+                        # From the advice itself: a draw from π's uniform part would be a
+                        # random trial counted as the prior's in the trust comparison.
+                        return self.prior.sample(self._rng, 1, uniform=False)[0], PRIOR, beta
             return {}, RANDOM, beta
         if beta == 0:  # advice distrusted: plain TPE, at plain TPE's cost
             return self.tpe.sample_relative(study, trial, search_space), TPE, beta

@@ -141,11 +141,14 @@ class Prior:
             np.logaddexp(math.log(1 - self.epsilon) + log_mix, self._log_uniform), dtype=float
         )
 
-    def sample(self, rng: np.random.RandomState, size: int) -> list[dict[str, Any]]:
-        """Draw ``size`` configurations from π."""
+    def sample(
+        self, rng: np.random.RandomState, size: int, *, uniform: bool = True
+    ) -> list[dict[str, Any]]:
+        """Draw ``size`` configurations from π; with ``uniform=False`` from its kernels only
+        (the advice itself, without the ε of uniform mass)."""
         out = []
         for _ in range(size):
-            if rng.random_sample() < self.epsilon:
+            if uniform and rng.random_sample() < self.epsilon:
                 u = rng.random_sample(len(self._numeric))
                 codes = [rng.randint(len(p.choices)) for p in self._categorical]
             else:
