@@ -213,3 +213,15 @@ def test_prior_draws_do_not_replay_the_random_startup_trials():
         configs = [tuple(t.params.values()) for t in study.trials]
         repeats += [(seed, i) for i, c in enumerate(configs) if c in configs[:i]]
     assert repeats == []
+
+
+def test_with_no_weight_on_the_advice_the_blend_is_exactly_tpe():
+    # β₀ = 0: the prior never draws a trial nor weighs on the acquisition, so the blend
+    # must make TPE's own choices, trial for trial (Optuna's default TPE, same seed).
+    for seed in range(3):
+        ours = optuna.create_study(sampler=blend(ControlledPrior(OPTIMUM, 0.05, seed=seed), seed, beta=0.0))
+        ours.optimize(sphere, n_trials=15)
+        tpe = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+        tpe.optimize(sphere, n_trials=15)
+        assert [t.params for t in ours.trials] == [t.params for t in tpe.trials]
+        assert {t.user_attrs["llm.blend_part"] for t in ours.trials} == {"random", "tpe"}

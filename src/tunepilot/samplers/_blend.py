@@ -189,7 +189,7 @@ class Blender:
         beta = self.beta(study, (t, m))
         n = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
         if n < self.n_startup_trials:
-            if m == 0 or t > 0:  # the advice is not behind: it may take a startup trial
+            if beta > 0 and (m == 0 or t > 0):  # the advice is not behind: it may take a startup trial
                 with self._lock:
                     draw = self._rng.random_sample()
                     if draw < beta / (beta + self.beta0):
