@@ -148,6 +148,60 @@ def paired(
     return out
 
 
+def run_differences(
+    results: list[dict[str, Any]], f_opt: dict[str, float], base: str,
+) -> dict[str, list[tuple[float, float, str, int]]]:
+    """sampler -> its runs' (difference from ``base``, share of the paired mean, task, seed)
+    at the final budget, largest difference (either sign) first.
+
+    The paired mean of :func:`paired` is a mean over seeds of means over tasks; a run's
+    share of it is its difference divided by (tasks with a finite regret on its seed ×
+    seeds). Normalized regret is heavy-tailed (one accuracy step on a near-trivial task
+    is worth several units), so a few runs can make most of a mean: this says which.
+    """
+    per_task = task_regrets(results, f_opt)
+    budget = min(len(gap) for gap, _ in per_task.values())
+    diffs: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
+    for task, (_, regrets) in per_task.items():
+        if base not in regrets:
+            continue
+        for sampler, seeds in regrets.items():
+            for seed, curve in seeds.items():
+                if sampler != base and seed in regrets[base]:
+                    d = float(curve[budget - 1] - regrets[base][seed][budget - 1])
+                    if np.isfinite(d):
+                        diffs[sampler].append((d, task, seed))
+    out: dict[str, list[tuple[float, float, str, int]]] = {}
+    for sampler, runs in diffs.items():
+        tasks_on: dict[int, int] = defaultdict(int)
+        for _, _, seed in runs:
+            tasks_on[seed] += 1
+        n_seeds = len(tasks_on)
+        out[sampler] = sorted(
+            ((d, d / (tasks_on[seed] * n_seeds), task, seed) for d, task, seed in runs),
+            key=lambda run: -abs(run[0]),
+        )
+    return out
+
+
+def runs_table(
+    runs: dict[str, list[tuple[float, float, str, int]]], base: str, labels: dict[str, str], top: int = 3,
+) -> str:
+    """A table of :func:`run_differences`: how the runs split, and the runs that weigh most."""
+    lines = ["| sampler − " + labels.get(base, base) + " | runs ahead / level / behind | median | "
+             f"{top} largest differences, either sign (their share of the mean) |", "|---|---|---|---|"]
+    for sampler in sorted(runs, key=lambda s: sum(r[1] for r in runs[s])):
+        d = np.array([r[0] for r in runs[sampler]])
+        split = " / ".join(f"{np.mean(x):.0%}" for x in (d < 0, d == 0, d > 0))
+        largest = runs[sampler][:top]
+        named = ", ".join(f"{task} seed {seed} {diff:+.2f}" for diff, _, task, seed in largest)
+        share = sum(r[1] for r in largest)
+        total = sum(r[1] for r in runs[sampler])
+        lines.append(f"| {labels.get(sampler, sampler)} | {split} | {np.median(d):+.3f} | "
+                     f"{named} ({share:+.3f} of {total:+.3f}) |")
+    return "\n".join(lines)
+
+
 def paired_table(
     table: dict[str, dict[int, tuple[float, float, int, int]]], base: str, labels: dict[str, str],
 ) -> str:

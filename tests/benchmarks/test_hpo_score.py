@@ -12,6 +12,8 @@ from benchmarks.hpo._score import (
     paired,
     paired_table,
     regret_curves,
+    run_differences,
+    runs_table,
     task_regrets,
     task_table,
 )
@@ -92,3 +94,26 @@ def test_paired_differences_are_taken_seed_by_seed() -> None:
     assert lines[2] == "| blend | +0.000 ± 0.500 (1/2) |"
     with pytest.raises(ValueError, match="'gp'"):
         paired(curves, "gp")
+
+
+def test_run_differences_say_which_runs_make_the_mean() -> None:
+    # Two tasks, two seeds; random search's mean best is 0.5 on both, the best seen 0.9 on a
+    # and 1.0 on b.
+    results = [
+        run(t, "random", s, [0.5, 0.5]) for t in ("a", "b") for s in (0, 1)
+    ] + [
+        run("a", "tpe", 0, [0.9, 0.9]), run("a", "tpe", 1, [0.9, 0.9]),
+        run("b", "tpe", 0, [0.9, 0.9]), run("b", "tpe", 1, [1.0, 1.0]),
+        run("a", "blend", 0, [0.9, 0.9]), run("a", "blend", 1, [0.5, 0.5]),
+        run("b", "blend", 0, [1.0, 1.0]), run("b", "blend", 1, [1.0, 1.0]),
+    ]
+    runs = run_differences(results, {}, "tpe")
+    assert set(runs) == {"blend", "random"}
+    # Regrets: tpe a 0 0, b 0.2 0; blend a 0 1.0, b 0 0 -> +1.0 on (a, 1), -0.2 on (b, 0).
+    diffs = [(round(d, 6), round(share, 6), task, seed) for d, share, task, seed in runs["blend"]]
+    assert diffs[:2] == [(1.0, 0.25, "a", 1), (-0.2, -0.05, "b", 0)]
+    # The shares add up to the paired mean difference.
+    mean = paired(regret_curves(results, {}), "tpe", budgets=(2,))["blend"][2][0]
+    assert sum(r[1] for r in runs["blend"]) == pytest.approx(mean)
+    row = runs_table(runs, "tpe", {"tpe": "TPE"}, top=1).splitlines()[2]
+    assert row == "| blend | 25% / 50% / 25% | +0.000 | a seed 1 +1.00 (+0.250 of +0.200) |"

@@ -63,6 +63,10 @@ def test_hpo_harness_smoke_run_and_report(tmp_path, suite, tasks):
     assert "| sampler − TPE (independent) | @5 (seeds ahead) |" in report
     paired_rows = [line for line in report.splitlines() if line.endswith("/2) |")]
     assert len(paired_rows) == 3 and not any(r.startswith("| TPE") for r in paired_rows)
+    # Run by run: how the runs split, and the runs that weigh most on the mean.
+    runs_rows = [line for line in report.split("runs ahead / level / behind")[1].splitlines()
+                 if line.startswith("| ") and " of " in line]
+    assert len(runs_rows) == 3 and all("seed" in row for row in runs_rows)
     # Bayesmark's classification tasks share a scale: their raw accuracy is shown too.
     assert ("| sampler | accuracy @5 |" in report) == (suite == "bayesmark")
 
