@@ -8,11 +8,11 @@ Advice:  python -m benchmarks.hpo --suite bayesmark --record-advice 10
 
 Every run writes ``benchmarks/results/hpo-<suite>-<stamp>.json`` with the raw value of
 every trial, rewritten after each (task, sampler, seed) so an interrupted run keeps
-what it measured; runs of LLM samplers also record which part chose each trial and the
-blend's β (``parts``, ``betas``). Runs go seed by seed (every sampler on every task for seed 0, then
-seed 1, ...), so a run stopped early still compares all samplers on the seeds it
-finished; ``--resume`` carries on with the same settings and skips what is done.
-``--jobs N`` runs N (task, sampler, seed) jobs at once in separate processes.
+what it measured; runs of LLM samplers also record which part chose each trial and
+the blend's β (``parts``, ``betas``). Runs go seed by seed (every sampler on every
+task for seed 0, then seed 1, ...), so a run stopped early still compares all
+samplers on the seeds it finished; ``--resume`` carries on with the same settings and
+skips what is done. ``--jobs N`` runs N (task, sampler, seed) jobs at once in separate processes.
 """
 
 from __future__ import annotations
@@ -84,11 +84,6 @@ def tasks_for(suite: str, names: list[str] | None) -> list[Task]:
             raise SystemExit(f"unknown tasks {sorted(unknown)}; known: {[t.name for t in tasks]}")
         tasks = [t for t in tasks if t.name in names]
     return tasks
-
-
-def run_once(task: Task, sampler: optuna.samplers.BaseSampler, budget: int) -> tuple[list[float], float]:
-    values, seconds, _ = run_study(task, sampler, budget)
-    return values, seconds
 
 
 def run_study(
@@ -340,7 +335,7 @@ def record_advice(args: argparse.Namespace) -> None:
         recorder = Recorder(make_backend(args.model, seed=args.record_advice))
         sampler = make_sampler("blend", task, args.record_advice, centres={}, model=recorder)
         assert isinstance(sampler, LLMSampler)
-        run_once(task, sampler, 1)
+        run_study(task, sampler, 1)
         if not recorder.texts:
             raise SystemExit(f"{task.name}: the model was not asked (an error was logged?)")
         suite[task.name] = {"seed": args.record_advice, "model": recorder.name,

@@ -10,9 +10,9 @@ the proportion β / (β + β₀)), by
 that is TPE's l(x)/g(x) times π(x)^(β/n), as in πBO: the prior's pull fades as
 evidence accumulates. Before TPE has ``n_startup_trials`` trials (when plain TPE
 samples at random) a trial is drawn from π's kernels (the advice, without its ε of
-uniform mass) with probability β / (β + β₀), else uniformly, but only while the advice is not behind (no comparison yet, or t > 0
-below): once its trials stop beating the others, the rest of the startup is uniform,
-as plain TPE's. Startup draws spent on advice that does not win cost TPE the spread
+uniform mass) with probability β / (β + β₀), else uniformly, but only while the
+advice is not behind (no comparison yet, or t > 0 below): once its trials stop
+beating the others, the rest of the startup is uniform, as plain TPE's. Startup draws spent on advice that does not win cost TPE the spread
 of its initial design, which it does not make up within a small budget.
 
 β adapts to how useful the advice has been on this study (trust calibration). Let
