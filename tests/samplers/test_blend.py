@@ -142,7 +142,7 @@ def _study_with(parts_values: list[tuple[str, float]]) -> optuna.Study:
     return study
 
 
-def test_trust_must_be_earned_advice_that_neither_wins_nor_loses_fades():
+def test_trust_must_be_earned_advice_that_neither_wins_nor_loses_gets_no_weight():
     from tunepilot.samplers._blend import Blender
     from tunepilot.samplers._prior import Prior
     from tunepilot.space import SearchSpace
@@ -150,22 +150,32 @@ def test_trust_must_be_earned_advice_that_neither_wins_nor_loses_fades():
     blender = Blender(beta=10.0, epsilon=0.1, n_startup_trials=10, seed=0)
     blender.prior = Prior(SearchSpace.from_optuna(SPACE), [OPTIMUM])
     assert blender.beta(_study_with([])) == 10.0  # the benefit of the doubt
-    # The prior's trials tie with the others (AUC ½): β₀ / (1 + m).
+    # The prior's trials tie with the others (AUC ½, z = 0): no weight.
     ties = _study_with([("prior", 1.0), ("random", 1.0)] * 6)
-    assert blender.beta(ties) == pytest.approx(10.0 / 7)
-    # Winning advice earns more than β₀, losing advice is switched off.
-    wins = _study_with([("prior", 0.1 * i) for i in range(6)] + [("random", 5.0 + i) for i in range(6)])
+    assert blender.beta(ties) == 0.0
+    # Winning by chance's margin is not enough: 2 of 3 comparisons won, 3 against 3
+    # (AUC 2/3, z ≈ 0.65) earns nothing either.
+    lucky = _study_with([("prior", 1.0), ("prior", 2.0), ("prior", 2.8),
+                         ("random", 1.5), ("random", 2.5), ("random", 3.0)])
+    assert blender.trust(lucky).auc == pytest.approx(6 / 9)
+    assert blender.beta(lucky) == 0.0
+    # Every comparison won, 6 against 6: z = ½ / sqrt(13 / 432) ≈ 2.88, β ≈ 0.94 β₀.
+    wins6 = _study_with([("prior", 0.1 * i) for i in range(6)] + [("random", 5.0 + i) for i in range(6)])
+    assert blender.beta(wins6) == pytest.approx(10.0 * (0.5 / (13 / 432) ** 0.5 - 1) / 2)
+    # ... and 12 against 12 earns more than β₀; losing advice is switched off.
+    wins = _study_with([("prior", 0.1 * i) for i in range(12)] + [("random", 5.0 + i) for i in range(12)])
     assert blender.beta(wins) > 10.0
     losses = _study_with([("prior", 5.0 + i) for i in range(6)] + [("random", 0.1 * i) for i in range(6)])
     assert blender.beta(losses) == 0.0
 
 
-def _behind(trials: list[optuna.trial.FrozenTrial]) -> bool:
+def _untrusted(trials: list[optuna.trial.FrozenTrial]) -> bool:
+    """β = 0: the prior's trials have been compared and do not beat chance by a standard error."""
     from tunepilot.samplers._blend import trust
 
-    t, m = trust([t for t in trials if t.state == optuna.trial.TrialState.COMPLETE],
-                 optuna.study.StudyDirection.MINIMIZE)
-    return m > 0 and t <= 0
+    trusted = trust([t for t in trials if t.state == optuna.trial.TrialState.COMPLETE],
+                    optuna.study.StudyDirection.MINIMIZE)
+    return trusted.n1 > 0 and trusted.n2 > 0 and trusted.z <= 1
 
 
 def flat(trial: optuna.Trial) -> float:
@@ -179,26 +189,27 @@ def flat(trial: optuna.Trial) -> float:
     [(OPTIMUM, sphere), (WORST, sphere), (OPTIMUM, flat)],
     ids=["informative", "misleading", "ties"],
 )
-def test_startup_trials_come_from_the_prior_only_while_it_is_not_behind(centre, objective):
-    behind_seen, prior_draws = 0, 0
+def test_startup_trials_come_from_the_prior_only_while_it_is_trusted(centre, objective):
+    untrusted_seen, prior_draws = 0, 0
     seeds = 12
     for seed in range(seeds):
         study = optuna.create_study(sampler=blend(ControlledPrior(centre, 0.05, seed=seed), seed))
         study.optimize(objective, n_trials=10)
         parts = [t.user_attrs["llm.blend_part"] for t in study.trials]
         for i, part in enumerate(parts):
-            if _behind(study.trials[:i]):
-                behind_seen += 1
+            if _untrusted(study.trials[:i]):
+                untrusted_seen += 1
                 assert part == "random", (seed, i, parts)
         prior_draws += parts.count("prior")
     if objective is flat or centre is WORST:
         # Advice that loses, or only ties, has earned nothing: after its first comparison
-        # the startup is uniform, so it gets about two of the ten trials. (Tied advice
-        # keeps β = β₀ / (1 + m) > 0 after the startup.)
-        assert behind_seen > seeds * 10 / 2 and prior_draws <= 2 * seeds, (behind_seen, prior_draws)
+        # the startup is uniform, so it gets about two of the ten trials (and β = 0,
+        # plain TPE, after the startup).
+        assert untrusted_seen > seeds * 10 / 2 and prior_draws <= 2 * seeds, (untrusted_seen, prior_draws)
     else:
-        # Good advice keeps winning and keeps its share of the startup.
-        assert behind_seen == 0 and prior_draws >= seeds * 3, (behind_seen, prior_draws)
+        # Good advice keeps winning and keeps a share of the startup. (A single win, one
+        # trial against one, is z = 1: not yet trusted, so the next draw is uniform.)
+        assert untrusted_seen < seeds and prior_draws >= seeds * 3, (untrusted_seen, prior_draws)
 
 
 def test_prior_draws_do_not_replay_the_random_startup_trials():
