@@ -5,6 +5,7 @@ Centres: python -m benchmarks.hpo --suite synthetic --make-centres 300
 Report:  python -m benchmarks.hpo --report benchmarks/results/hpo-synthetic-*.json [--paired tpe-mv]
 Resume:  python -m benchmarks.hpo --resume benchmarks/results/hpo-bayesmark-<stamp>.json
 Advice:  python -m benchmarks.hpo --suite bayesmark --record-advice 10
+Merge:   python -m benchmarks.hpo --merge old.json=gate new.json=zrule --out tuning.json
 
 Every run writes ``benchmarks/results/hpo-<suite>-<stamp>.json`` with the raw value of
 every trial, rewritten after each (task, sampler, seed) so an interrupted run keeps
@@ -406,6 +407,76 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
     print(f"\nplot: {png}", file=sys.stderr)
 
 
+def _is_blend(sampler: str) -> bool:
+    """Samplers whose runs depend on tunepilot's blend or LLM code (a rule can tell them apart)."""
+    return sampler.split(":")[0] in ("llm", "blend", "blend-recorded", *CONTROLLED)
+
+
+def merge(specs: list[str], out: Path) -> Path:
+    """Merge result files of one suite, tasks and budget into ``out``.
+
+    Each spec is ``FILE`` or ``FILE=RULE``; with a rule, that file's blend and llm samplers
+    are renamed ``SAMPLER:RULE``, so that runs of several versions of the blend can be
+    scored side by side (``--report OUT --paired tpe-mv``). Runs found in more than one
+    file must have the same values; they are kept once. Every input's command, commit,
+    machine and notes are kept under ``merged``.
+    """
+    if out.exists():
+        raise SystemExit(f"{out} exists; --merge writes a new file")
+    record: dict[str, Any] | None = None
+    runs: dict[tuple[str, str, int], tuple[dict[str, Any], str]] = {}
+    for spec in specs:
+        path, _, rule = spec.partition("=")
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"--merge {spec}: cannot read {path}: {error}") from None
+        if rule and (":" in rule or not rule.strip()):
+            raise SystemExit(f"--merge {spec}: a rule is a plain name such as 'zrule'")
+
+        def rename(sampler: str) -> str:
+            return f"{sampler}:{rule}" if rule and _is_blend(sampler) and ":" not in sampler else sampler
+
+        if record is None:
+            record = {
+                "suite": data["suite"],
+                "command": "python -m benchmarks.hpo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                **environment(),
+                "budget": data["budget"], "seeds": [], "samplers": [], "skipped": [], "labels": {},
+                "tasks": data.get("tasks"), "merged": [], "notes": [], "results": [],
+            }
+        for field in ("suite", "budget", "tasks"):
+            if data.get(field) != record[field]:
+                raise SystemExit(f"--merge {spec}: its {field} is {data.get(field)!r}, the first "
+                                 f"file's {record[field]!r}; only runs of one suite, budget and task "
+                                 "list merge")
+        for sampler in data["samplers"]:
+            name = rename(sampler)
+            if name not in record["samplers"]:
+                record["samplers"].append(name)
+                label = data.get("labels", {}).get(sampler, LABELS.get(sampler, sampler))
+                record["labels"][name] = f"{label} [{rule}]" if name != sampler else label
+        record["seeds"] = sorted(set(record["seeds"]) | set(data["seeds"]))
+        record["merged"].append({field: data.get(field) for field in
+                                 ("command", "commit", "machine", "versions", "resumed")}
+                                | {"file": Path(path).name, "rule": rule or None})
+        record["notes"] += [f"{Path(path).name}: {note}" for note in data.get("notes", [])]
+        for result in data["results"]:
+            entry = {**result, "sampler": rename(result["sampler"])}
+            run_key = (entry["task"], entry["sampler"], entry["seed"])
+            if run_key in runs:
+                if runs[run_key][0]["values"] != entry["values"]:
+                    raise SystemExit(f"--merge: {run_key} differs between {runs[run_key][1]} and "
+                                     f"{path}; give one of them a rule to keep both")
+                continue
+            runs[run_key] = (entry, path)
+    assert record is not None
+    record["results"] = [entry for entry, _ in runs.values()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _save(out, record)
+    return out
+
+
 def seed_list(text: str) -> list[int]:
     """``N`` is seeds 0..N-1, ``A-B`` seeds A..B."""
     first, dash, last = text.partition("-")
@@ -440,6 +511,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--record-advice", type=int, default=None, metavar="SEED",
                         help="record the embedded model's first answer per task (seeded SEED) for "
                         "blend-recorded, in benchmarks/hpo/advice.json")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="FILE[=RULE]",
+                        help="merge result files into --out; =RULE renames that file's blend and llm "
+                        "samplers SAMPLER:RULE")
     parser.add_argument("--report", nargs="+", default=None, metavar="FILE",
                         help="print the regret table of result files and write the plot")
     parser.add_argument("--by-task", action="store_true",
@@ -452,11 +526,15 @@ def main(argv: list[str] | None = None) -> None:
     # A report scores whatever its files hold (tuning files name samplers SAMPLER:RULE);
     # report() says which of the asked-for names it does not find.
     unknown = set(args.samplers or ()) - set(SAMPLERS)
-    if unknown and not args.report:
+    if unknown and not (args.report or args.merge):
         parser.error(f"unknown samplers {sorted(unknown)}; choose from {', '.join(SAMPLERS)}")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     logging.getLogger("tunepilot").setLevel(logging.ERROR)
-    if args.report:
+    if args.merge:
+        if not args.out:
+            parser.error("--merge needs --out FILE")
+        print(merge(args.merge, Path(args.out)))
+    elif args.report:
         report(args.report, args.samplers, args.plot, args.by_task, args.seeds, args.paired)
     elif args.record_advice is not None:
         record_advice(args)

@@ -178,3 +178,34 @@ def test_blend_recorded_replays_the_embedded_models_recorded_answer(tmp_path):
     assert len(entry["values"]) == 12
     # Asked at the first trial and again after 10 completed trials; every trial blended.
     assert entry["llm_stats"]["calls"] == 2 and entry["llm_stats"]["blend_trials"] == 12
+
+
+@pytest.mark.slow
+def test_merge_keeps_shared_runs_once_and_names_each_rule(tmp_path):
+    first = tmp_path / "first.json"
+    run("-m", "benchmarks.hpo", "--suite", "synthetic", "--tasks", "branin",
+        "--samplers", "random,blend-informative", "--seeds", "2", "--budget", "5", "--out", str(first))
+    data = json.loads(first.read_text())
+    merged = tmp_path / "merged.json"
+    # The same file twice, the second as another version of the blend: the classical
+    # sampler's runs are shared and kept once, the blend's are kept under each rule.
+    run("-m", "benchmarks.hpo", "--merge", f"{first}=old", f"{first}=new", "--out", str(merged))
+    out = json.loads(merged.read_text())
+    assert out["samplers"] == ["random", "blend-informative:old", "blend-informative:new"]
+    assert len(out["results"]) == 2 * 3 and out["seeds"] == [0, 1]
+    assert [m["rule"] for m in out["merged"]] == ["old", "new"]
+    assert {m["commit"] for m in out["merged"]} == {data["commit"]}
+    report = run("-m", "benchmarks.hpo", "--report", str(merged), "--paired", "random",
+                 "--plot", str(tmp_path / "plot.png")).stdout
+    assert "(not an LLM) [old] |" in report and "(not an LLM) [new] |" in report, report
+
+    # Runs that differ under one name are not silently dropped.
+    changed = dict(data, results=[dict(r, values=[v + 1 for v in r["values"]]) for r in data["results"]])
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps(changed))
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.hpo", "--merge", str(first), f"{second}=new",
+         "--out", str(tmp_path / "clash.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode != 0 and "differs between" in done.stderr, done.stderr[-500:]
+    assert not (tmp_path / "clash.json").exists()
