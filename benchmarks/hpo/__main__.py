@@ -194,8 +194,11 @@ def _job(suite: str, task_name: str, name: str, seed: int, budget: int, model: s
 
 def _one_thread() -> None:
     # Jobs run side by side, one core each: BLAS, torch and llama.cpp must not each
-    # start a thread per core.
+    # start a thread per core. (llama.cpp otherwise picks its threads from the load when
+    # the model loads; two processes that each take both cores of a 2-core machine ran
+    # 2-5 times slower.)
     os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ.setdefault("TUNEPILOT_LLM_THREADS", "1")
     try:
         import torch
 
