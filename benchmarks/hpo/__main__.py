@@ -367,8 +367,10 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
         missing_samplers = set(only) - {r["sampler"] for r in results}
         if missing_samplers:
             sys.exit(f"no results for {sorted(missing_samplers)} in {', '.join(paths)}")
-        results = [r for r in results if r["sampler"] in only]
-        samplers = [s for s in samplers if s in only] or list(only)
+        # Normalized regret needs random search's runs: they are scored, if not shown.
+        scored = set(only) | {"random"}
+        results = [r for r in results if r["sampler"] in scored]
+        samplers = [s for s in samplers if s in scored] or list(only)
     if only_seeds is not None:  # these seeds only, e.g. as a table made before more were added
         results = [r for r in results if r["seed"] in only_seeds]
         planned = {seed for seed in planned if seed in only_seeds}
@@ -380,33 +382,39 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
               file=sys.stderr)
     centres = json.loads(CENTRES.read_text()) if CENTRES.exists() else {}
     f_opt = {name: c["best_value"] for name, c in centres.items()}
-    curves = regret_curves(results, f_opt)
-    print(markdown_table(summary(curves), labels))
+    try:
+        curves = regret_curves(results, f_opt)
+    except ValueError as error:
+        sys.exit(f"{error}: {', '.join(paths)} cannot be scored")
+    shown = [s for s in curves if not only or s in only]
+    print(markdown_table(summary({s: curves[s] for s in shown}), labels))
     if base:
         try:
             differences = paired(curves, base)
         except ValueError as error:
             sys.exit(f"--paired {base}: {error} in {', '.join(paths)}")
+        differences = {s: d for s, d in differences.items() if s in shown}
         print(f"\nPaired over seeds: each sampler's mean regret minus {labels.get(base, base)}'s on "
               "the same seed, mean ± standard error over seeds (negative is better), and on how "
               "many seeds it is ahead\n")
         print(paired_table(differences, base, labels))
         print(f"\nRun by run at the final budget: each (task, seed)'s regret minus "
               f"{labels.get(base, base)}'s on the same seed (runs with a finite regret)\n")
-        print(runs_table(run_differences(results, f_opt, base), base, labels))
+        runs = run_differences(results, f_opt, base)
+        print(runs_table({s: d for s, d in runs.items() if s in shown}, base, labels))
     if by_task:
         order = [s for s in samplers if s != "random"] or sorted({r["sampler"] for r in results})
         print("\nPer task: mean normalized regret over seeds; tasks where random search is "
               "closest to the optimum first\n")
         print(task_table(results, f_opt, order))
     if suite == "bayesmark":
-        accuracy = best_value_table(results, "maximize")
+        accuracy = best_value_table([r for r in results if r["sampler"] in shown], "maximize")
         n = len({r["task"] for r in results if r["direction"] == "maximize"})
         print(f"\nNot normalized: mean best CV accuracy over the {n} classification tasks, "
               "± standard error over seeds (higher is better)\n")
         print(markdown_table(accuracy, labels, metric="accuracy", digits=4, higher_is_better=True))
     png = png or str(Path(paths[0]).with_name(f"hpo-{suite}-regret.png"))
-    plot(curves, labels, f"{suite}: mean normalized regret ({len({r['task'] for r in results})} tasks)", png)
+    plot({s: curves[s] for s in shown}, labels, f"{suite}: mean normalized regret ({len({r['task'] for r in results})} tasks)", png)
     print(f"\nplot: {png}", file=sys.stderr)
 
 

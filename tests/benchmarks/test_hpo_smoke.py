@@ -198,6 +198,11 @@ def test_merge_keeps_shared_runs_once_and_names_each_rule(tmp_path):
     report = run("-m", "benchmarks.hpo", "--report", str(merged), "--paired", "random",
                  "--plot", str(tmp_path / "plot.png")).stdout
     assert "(not an LLM) [old] |" in report and "(not an LLM) [new] |" in report, report
+    # A subset without random search is still normalized by its runs, which are not shown.
+    subset = run("-m", "benchmarks.hpo", "--report", str(merged), "--samplers", "blend-informative:new",
+                 "--plot", str(tmp_path / "plot.png")).stdout
+    rows = [line for line in subset.splitlines() if line.startswith("| blend") or line.startswith("| random")]
+    assert len(rows) == 1 and "[new]" in rows[0], subset
 
     # Runs that differ under one name are not silently dropped.
     changed = dict(data, results=[dict(r, values=[v + 1 for v in r["values"]]) for r in data["results"]])
