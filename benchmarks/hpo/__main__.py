@@ -207,10 +207,15 @@ def _one_thread() -> None:
         pass
 
 
+def _command() -> str:
+    """This process's command line, as a result file records it."""
+    return "python -m benchmarks.hpo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
 def _new_record(args: argparse.Namespace, samplers: list[str], skipped: list[str]) -> dict[str, Any]:
     return {
         "suite": args.suite,
-        "command": "python -m benchmarks.hpo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": _command(),
         **environment(),
         "budget": args.budget,
         "seeds": args.seeds,
@@ -247,7 +252,7 @@ def run(args: argparse.Namespace) -> Path:
             if name in record.get("skipped", []):
                 record["skipped"].remove(name)
         record.setdefault("resumed", []).append({
-            "command": "python -m benchmarks.hpo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "command": _command(),
             "at": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
             **environment(),
         })
@@ -451,7 +456,7 @@ def merge(specs: list[str], out: Path) -> Path:
         if record is None:
             record = {
                 "suite": data["suite"],
-                "command": "python -m benchmarks.hpo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                "command": _command(),
                 **environment(),
                 "budget": data["budget"], "seeds": [], "samplers": [], "skipped": [], "labels": {},
                 "tasks": data.get("tasks"), "merged": [], "notes": [], "results": [],

@@ -175,7 +175,7 @@ def _untrusted(trials: list[optuna.trial.FrozenTrial]) -> bool:
 
     trusted = trust([t for t in trials if t.state == optuna.trial.TrialState.COMPLETE],
                     optuna.study.StudyDirection.MINIMIZE)
-    return trusted.n1 > 0 and trusted.n2 > 0 and trusted.z <= 1
+    return trusted.compared and trusted.z <= 1
 
 
 def flat(trial: optuna.Trial) -> float:

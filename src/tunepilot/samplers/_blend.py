@@ -66,9 +66,14 @@ class Trust(NamedTuple):
     n2: int  #: completed trials chosen otherwise
 
     @property
+    def compared(self) -> bool:
+        """Whether both groups have a completed trial, so that the AUC says something."""
+        return self.n1 > 0 and self.n2 > 0
+
+    @property
     def z(self) -> float:
         """AUC − ½ in null standard errors; 0 before any comparison."""
-        if self.n1 == 0 or self.n2 == 0:
+        if not self.compared:
             return 0.0
         return (self.auc - 0.5) / math.sqrt((self.n1 + self.n2 + 1) / (12 * self.n1 * self.n2))
 
@@ -195,7 +200,7 @@ class Blender:
         if self.prior is None:
             return 0.0
         trusted = self.trust(study)
-        if trusted.n1 == 0 or trusted.n2 == 0:
+        if not trusted.compared:
             return self.beta0
         return self.beta0 * float(np.clip((trusted.z - 1) / 2, 0, 3))
 
