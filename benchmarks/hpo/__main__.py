@@ -374,6 +374,11 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
             sys.exit(f"no results for {sorted(missing_samplers)} in {', '.join(paths)}")
         # Normalized regret needs random search's runs: they are scored, if not shown.
         scored = set(only) | {"random"}
+        left_out = sorted({r["sampler"] for r in results} - scored)
+        if left_out:  # f_opt is the best value in the runs scored, so it can differ from the whole file's
+            print(f"the runs of {', '.join(left_out)} are left out, also of the best value ever seen "
+                  "on each task (f_opt): regrets can differ from a report of the whole file",
+                  file=sys.stderr)
         results = [r for r in results if r["sampler"] in scored]
         samplers = [s for s in samplers if s in scored] or list(only)
     if only_seeds is not None:  # these seeds only, e.g. as a table made before more were added

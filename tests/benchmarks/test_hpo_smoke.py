@@ -122,9 +122,10 @@ def test_a_sampler_added_to_a_finished_run_gets_the_same_tasks_seeds_and_budget(
     assert all(len(r["values"]) == 4 for r in data["results"])
     # --report --samplers scores a subset; its plot goes where --plot says.
     png = tmp_path / "only-random.png"
-    table = run("-m", "benchmarks.hpo", "--report", str(out), "--samplers", "random",
-                "--plot", str(png)).stdout
-    assert "| random |" in table and "TPE" not in table and png.stat().st_size > 0
+    subset = run("-m", "benchmarks.hpo", "--report", str(out), "--samplers", "random", "--plot", str(png))
+    assert "| random |" in subset.stdout and "TPE" not in subset.stdout and png.stat().st_size > 0
+    # ... and says that the runs it leaves out do not count towards f_opt either.
+    assert "the runs of tpe are left out, also of the best value ever seen" in subset.stderr
 
 
 @pytest.mark.slow
