@@ -396,8 +396,8 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
         curves = regret_curves(results, f_opt)
     except ValueError as error:
         sys.exit(f"{error}: {', '.join(paths)} cannot be scored")
-    shown = [s for s in curves if not only or s in only]
-    print(markdown_table(summary({s: curves[s] for s in shown}), labels))
+    shown = {s: curve for s, curve in curves.items() if not only or s in only}
+    print(markdown_table(summary(shown), labels))
     if base:
         try:
             differences = paired(curves, base)
@@ -424,7 +424,7 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
               "± standard error over seeds (higher is better)\n")
         print(markdown_table(accuracy, labels, metric="accuracy", digits=4, higher_is_better=True))
     png = png or str(Path(paths[0]).with_name(f"hpo-{suite}-regret.png"))
-    plot({s: curves[s] for s in shown}, labels, f"{suite}: mean normalized regret ({len({r['task'] for r in results})} tasks)", png)
+    plot(shown, labels, f"{suite}: mean normalized regret ({len({r['task'] for r in results})} tasks)", png)
     print(f"\nplot: {png}", file=sys.stderr)
 
 
