@@ -9,11 +9,13 @@ the proportion β / (β + β₀)), by
 
 that is TPE's l(x)/g(x) times π(x)^(β/n), as in πBO: the prior's pull fades as
 evidence accumulates. Before TPE has ``n_startup_trials`` trials (when plain TPE
-samples at random) a trial is drawn from π's kernels (the advice, without its ε of
-uniform mass) with probability β / (β + β₀), else uniformly; with β = 0 the whole
-startup is uniform, as plain TPE's. Startup draws spent on advice that does not win
-cost TPE the spread of its initial design, which it does not make up within a small
-budget.
+samples at random) the advice gets one trial on trust, the first, drawn from π's
+kernels (the advice, without its ε of uniform mass); the next trials are uniform until
+that trial can be compared with one of them. After the first comparison a startup
+trial is drawn from π's kernels with probability β / (β + β₀), else uniformly; with
+β = 0 the rest of the startup is uniform, as plain TPE's. Startup draws spent on
+advice that does not win cost TPE the spread of its initial design, which it does not
+make up within a small budget: one trial is what it takes to compare the advice at all.
 
 β adapts to how useful the advice has been on this study (trust calibration). Let
 AUC be the probability that one of the n₁ completed trials the prior chose beats one
@@ -170,6 +172,9 @@ class Blender:
             None if seed is None else np.random.SeedSequence((seed % 2**32, _STREAM)).generate_state(1)[0]
         )
         self._lock = threading.Lock()
+        #: The studies (storage, study id) in which this process gave the advice its first
+        #: trial: its attributes are stored only after the trial is sampled.
+        self._tried: set[tuple[int, int]] = set()
 
     def add(
         self,
@@ -189,6 +194,15 @@ class Blender:
                 if usable else None
             )
             self.refreshed_at = n_complete
+
+    @staticmethod
+    def _has_prior_trial(study: Study, trial: FrozenTrial) -> bool:
+        """Whether any other trial of the study, in any state, was drawn from the prior."""
+        return any(
+            t.user_attrs.get("llm.blend_part") == PRIOR
+            for t in study._get_trials(deepcopy=False, use_cache=False)
+            if t.number != trial.number
+        )
 
     def trust(self, study: Study) -> Trust:
         """How the study's completed prior trials rank: see :func:`trust`."""
@@ -212,12 +226,16 @@ class Blender:
         beta = self.beta(study)
         n = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
         if n < self.n_startup_trials:
-            if beta > 0:  # the advice has not been found wanting: it may take a startup trial
-                with self._lock:
-                    draw = self._rng.random_sample()
-                    if draw < beta / (beta + self.beta0):
-                        # From the advice itself: a draw from π's uniform part would be a
-                        # random trial counted as the prior's in the trust comparison.
+            # From the advice itself: a draw from π's uniform part would be a random
+            # trial counted as the prior's in the trust comparison.
+            with self._lock:
+                key = (id(study._storage), study._study_id)
+                if beta > 0 and key not in self._tried and not self._has_prior_trial(study, trial):
+                    # The one trial the advice gets before any evidence: enough to compare it.
+                    self._tried.add(key)
+                    return self.prior.sample(self._rng, 1, uniform=False)[0], PRIOR, beta
+                if self.trust(study).compared and beta > 0:  # it has beaten chance: it may take more
+                    if self._rng.random_sample() < beta / (beta + self.beta0):
                         return self.prior.sample(self._rng, 1, uniform=False)[0], PRIOR, beta
             return {}, RANDOM, beta
         if beta == 0:  # advice distrusted: plain TPE, at plain TPE's cost
