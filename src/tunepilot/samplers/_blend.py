@@ -211,9 +211,9 @@ class Blender:
 
     def beta(self, study: Study) -> float:
         """β for the next trial: β₀ before the first comparison, then by z (module docstring)."""
-        if self.prior is None:
-            return 0.0
-        trusted = self.trust(study)
+        return 0.0 if self.prior is None else self._weight(self.trust(study))
+
+    def _weight(self, trusted: Trust) -> float:
         if not trusted.compared:
             return self.beta0
         return self.beta0 * float(np.clip((trusted.z - 1) / 2, 0, 3))
@@ -223,20 +223,23 @@ class Blender:
     ) -> tuple[dict[str, Any], str, float]:
         """Parameters for ``trial`` (empty: let the independent sampler draw), the part, β."""
         assert self.prior is not None
-        beta = self.beta(study)
+        trusted = self.trust(study)
+        beta = self._weight(trusted)
         n = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
         if n < self.n_startup_trials:
             # From the advice itself: a draw from π's uniform part would be a random
             # trial counted as the prior's in the trust comparison.
+            key = (id(study._storage), study._study_id)
+            untried = (beta > 0 and trusted.n1 == 0 and key not in self._tried
+                       and not self._has_prior_trial(study, trial))
             with self._lock:
-                key = (id(study._storage), study._study_id)
-                if beta > 0 and key not in self._tried and not self._has_prior_trial(study, trial):
+                if untried and key not in self._tried:
                     # The one trial the advice gets before any evidence: enough to compare it.
                     self._tried.add(key)
                     return self.prior.sample(self._rng, 1, uniform=False)[0], PRIOR, beta
-                if self.trust(study).compared and beta > 0:  # it has beaten chance: it may take more
-                    if self._rng.random_sample() < beta / (beta + self.beta0):
-                        return self.prior.sample(self._rng, 1, uniform=False)[0], PRIOR, beta
+                # After it, only advice that has beaten chance may take more.
+                if trusted.compared and beta > 0 and self._rng.random_sample() < beta / (beta + self.beta0):
+                    return self.prior.sample(self._rng, 1, uniform=False)[0], PRIOR, beta
             return {}, RANDOM, beta
         if beta == 0:  # advice distrusted: plain TPE, at plain TPE's cost
             return self.tpe.sample_relative(study, trial, search_space), TPE, beta
