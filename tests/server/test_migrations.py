@@ -79,3 +79,44 @@ def test_upgrading_recounts_the_logged_rows_of_each_run(tmp_path: object) -> Non
             assert connection.execute(text("SELECT n_rows FROM tp_runs")).scalar() == 2
     finally:
         engine.dispose()
+
+
+def test_upgrading_gives_each_run_the_id_of_its_last_row(tmp_path: object) -> None:
+    """Before migration 0006, the last row was searched for in tp_run_metrics."""
+    from alembic import command
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    from tunepilot.server.db._migrate import _config
+
+    url = f"sqlite:///{tmp_path}/lastrow.db"
+    upgrade_database(url)
+    with TestClient(create_app(Settings(db=url))) as client:
+        config = {"method": "random", "metric": {"name": "loss"},
+                  "parameters": {"x": {"min": 0.0, "max": 1.0}}}
+        sweep_id = client.post("/api/v1/sweeps", json={"config": config}).json()["id"]
+        runs = [client.post(f"/api/v1/sweeps/{sweep_id}/suggest", json={}).json()["run_id"]
+                for _ in range(3)]
+        for step in range(3):  # the runs' rows interleave; the last run logs nothing
+            for run_id in runs[:2]:
+                client.post(f"/api/v1/runs/{run_id}/log",
+                            json={"rows": [{"step": step, "metrics": {"loss": 1.0}}]})
+    engine = make_engine(url)
+    select_last = text("SELECT id, last_row_id FROM tp_runs ORDER BY id")
+    select_max = text("SELECT max(id) FROM tp_run_metrics WHERE run_id = :run")
+    try:
+        with engine.connect() as connection:
+            kept = dict(connection.execute(select_last).all())
+        with engine.begin() as connection:
+            config_ = _config()
+            config_.attributes["connection"] = connection
+            command.downgrade(config_, "0005")
+        assert upgrade_database(url) == head_revision()
+        with engine.connect() as connection:
+            backfilled = dict(connection.execute(select_last).all())
+            expected = {run: connection.execute(select_max, {"run": run}).scalar()
+                        for run in runs}
+    finally:
+        engine.dispose()
+    assert kept == backfilled == expected
+    assert expected[runs[0]] != expected[runs[1]] and expected[runs[2]] is None

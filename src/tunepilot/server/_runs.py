@@ -97,7 +97,7 @@ class RunService:
                 metric, goal = sweep.metric_name, sweep.metric_goal
                 summary, history = dict(run.summary or {}), list(run.metric_history or [])
                 intermediate: list[tuple[int, float]] = []
-                last = repository.last_metric_row(session, run_id)
+                last = repository.last_metric_row(session, run)
                 steps = _steps(run_id, rows, None if last is None else last.step)
                 id_stored = request_id is None
                 for step, (_, data) in zip(steps, rows):
@@ -118,6 +118,9 @@ class RunService:
                     session.add(last)
                     run.n_rows += 1
                     id_stored = True
+                if last is not None:
+                    session.flush()  # a new last row gets its id
+                    run.last_row_id = last.id
                 run.summary, run.metric_history = summary, history
                 run.heartbeat_at = utcnow()
                 trial_id, sweep_id, raw = run.trial_id, run.sweep_id, sweep.config

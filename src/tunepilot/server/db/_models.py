@@ -120,6 +120,11 @@ class Run(Base):
     metric_history: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # How many metric rows are stored (logs to one step are merged into one row).
     n_rows: Mapped[int] = mapped_column(Integer, default=0)
+    # The id of the last stored metric row, read on every log. Kept here because
+    # finding it in tp_run_metrics costs PostgreSQL, whose LIMIT costing assumes a
+    # run's rows are spread evenly through the table, a scan of every row other runs
+    # logged since this one's last. (No foreign key: the rows already refer to runs.)
+    last_row_id: Mapped[int | None] = mapped_column(Integer)
     value: Mapped[float | None] = mapped_column(Float)
     stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     stop_reason: Mapped[str | None] = mapped_column(Text)

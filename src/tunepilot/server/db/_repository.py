@@ -133,11 +133,9 @@ def metric_rows(
     )
 
 
-def last_metric_row(session: Session, run_id: str) -> MetricRow | None:
-    """The run's most recently logged row, if any."""
-    return session.scalar(
-        select(MetricRow).where(MetricRow.run_id == run_id).order_by(MetricRow.id.desc()).limit(1)
-    )
+def last_metric_row(session: Session, run: Run) -> MetricRow | None:
+    """The run's most recently stored metric row, if any: a primary-key lookup."""
+    return None if run.last_row_id is None else session.get(MetricRow, run.last_row_id)
 
 
 def histories(session: Session, sweep_id: str) -> list[tuple[str, str, list[Any]]]:
