@@ -1,4 +1,4 @@
-"""What the server benchmarks share: the databases to measure on and the machine record."""
+"""What the benchmarks share: the databases to measure on, the machine record, the commit."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -75,3 +76,16 @@ def write_result(folder: Path, benchmark: str, record: dict[str, Any]) -> Path:
     path = folder / f"{benchmark}-{stamp}.json"
     path.write_text(json.dumps(record, indent=1))
     return path
+
+
+def commit(*paths: str) -> str | None:
+    """The checkout's commit, with ``+dirty`` when tracked files under ``paths`` differ from it."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *paths],
+                               cwd=root, check=False).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return None  # not a git checkout
+    return head + ("+dirty" if dirty else "")

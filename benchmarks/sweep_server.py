@@ -1,7 +1,8 @@
 """Sweep server throughput and latency (BENCHMARKS.md §3), against plain Optuna.
 
     python -m benchmarks.sweep_server [--db sqlite,postgres] [--agents 1,4,16]
-        [--trials 50] [--history 100,10000] [--repeats 3] [--postgres-url URL]
+        [--trials 50] [--history 100,10000] [--repeats 3] [--log-behind 1000,100000]
+        [--postgres-url URL]
     python -m benchmarks.sweep_server --report benchmarks/results/sweep-server-....json
 
 Workload: N agent processes each run M trials of a trivial objective (random
@@ -15,6 +16,14 @@ start-up is excluded), and the latency of ``suggest`` (server) or ``ask``
 already holds 100 and 10,000 trials (added directly to the Optuna study), to
 show how they grow. Medians over repeats; server and Optuna are measured side by
 side in one run, and their ratio is reported.
+
+Last, ``log`` behind other runs' rows (``--log-behind``): ``--trials`` runs each log
+1,000 rows (long trainings), then another run's N rows are stored after them
+(rows are stored directly in the database), and each of the first runs logs once
+more, as a run does after a quiet spell (an evaluation). Every log reads the run's
+last row, and for these runs it lies behind N newer rows; their log latency is
+reported against the other run's own logs, whose last row is the newest. It should
+not grow with N.
 
 PostgreSQL comes from ``--postgres-url`` or ``TUNEPILOT_BENCH_POSTGRES_URL``; the
 server's tables are migrated there, nothing is dropped. The JSON file in
@@ -34,6 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks._common import commit
 from benchmarks._common import machine as _machine
 from benchmarks._common import measure_on_databases, write_result
 
@@ -149,6 +159,76 @@ def _prefill(db: str, study_name: str, n: int) -> None:
     storage.engine.dispose()
 
 
+#: Rows each run of the log-behind case has logged before its quiet spell.
+OWN_ROWS = 1_000
+
+
+def _store_rows(db: str, run_id: str, n: int) -> None:
+    """Store ``n`` more metric rows of ``run_id`` directly, as the server would have."""
+    from sqlalchemy import insert, inspect, text
+
+    from tunepilot.server.db._engine import Database
+    from tunepilot.server.db._models import MetricRow
+
+    database = Database(db)
+    try:
+        with database.session() as session:
+            start = session.execute(text("SELECT n_rows FROM tp_runs WHERE id = :run"),
+                                    {"run": run_id}).scalar_one()
+            for first in range(0, n, 20_000):
+                session.execute(insert(MetricRow), [
+                    {"run_id": run_id, "step": start + i, "data": {"loss": 1.0}}
+                    for i in range(first, min(n, first + 20_000))
+                ])
+            # (Servers before migration 0006 have no last_row_id: so that the same
+            # benchmark measures them too, it is kept only where it exists.)
+            keeps_last = "last_row_id" in {c["name"] for c in inspect(session.connection())
+                                           .get_columns("tp_runs")}
+            session.execute(text(
+                "UPDATE tp_runs SET n_rows = n_rows + :n"
+                + (", last_row_id = (SELECT max(id) FROM tp_run_metrics WHERE run_id = :run)"
+                   if keeps_last else "") + " WHERE id = :run"
+            ), {"n": n, "run": run_id})
+        if not database.sqlite:
+            with database.session() as session:
+                session.execute(text("ANALYZE tp_run_metrics"))
+    finally:
+        database.dispose()
+
+
+def log_behind(db: str, behind: int, runs: int) -> dict[str, Any]:
+    """Log latency of runs whose last row lies behind ``behind`` rows of another run."""
+    from tunepilot.sdk import Client
+    from tunepilot.server.db import upgrade_database
+    from tunepilot.testing import SweepServer
+
+    upgrade_database(db)
+    # Heartbeats are not sent here: a long interval keeps the waiting runs leased.
+    with SweepServer(db, process=True, heartbeat_interval=600.0) as server:
+        client = Client(server.url)
+        sweep_id, _ = _new_sweep(server.url)
+        quiet = [client.post(f"/sweeps/{sweep_id}/suggest", {"agent": "bench"})["run_id"]
+                 for _ in range(runs)]
+        busy = client.post(f"/sweeps/{sweep_id}/suggest", {"agent": "bench"})["run_id"]
+        for run_id in [*quiet, busy]:
+            client.post(f"/runs/{run_id}/log", {"rows": [{"metrics": {"loss": 1.0}}]})
+        for run_id in quiet:
+            _store_rows(db, run_id, OWN_ROWS - 1)
+        _store_rows(db, busy, behind)
+        timed: dict[str, list[float]] = {"quiet": [], "busy": []}
+        for run_id in quiet:  # each still behind the busy run's rows (and its logs)
+            for name, target in (("quiet", run_id), ("busy", busy)):
+                start = time.perf_counter()
+                client.post(f"/runs/{target}/log", {"rows": [{"metrics": {"loss": 0.5}}]})
+                timed[name].append(time.perf_counter() - start)
+        client.close()
+    return {"behind": behind, "runs": runs, "own_rows": OWN_ROWS, **{
+        f"{name}_{stat}_ms": 1000 * _percentile(values, q)
+        for name, values in timed.items() for stat, q in (("p50", 0.5), ("p99", 0.99))
+    }, "latencies_ms": {name: [round(1000 * x, 3) for x in values]
+                        for name, values in timed.items()}}
+
+
 def bench_database(kind: str, db: str, args: argparse.Namespace) -> dict[str, Any]:
     """Every configuration on one database, server and Optuna side by side."""
     import optuna
@@ -184,6 +264,12 @@ def bench_database(kind: str, db: str, args: argparse.Namespace) -> dict[str, An
                 print(f"{kind} at {existing} trials #{repeat}: suggest p50 "
                       f"{served['latency_p50_ms']:.1f} ms, ask p50 "
                       f"{plain['latency_p50_ms']:.1f} ms", file=sys.stderr)
+    out["log_behind"] = []
+    for behind in args.log_behind:
+        entry = log_behind(db, behind, args.trials)
+        out["log_behind"].append(entry)
+        print(f"{kind} log behind {behind:,} rows: p50 {entry['quiet_p50_ms']:.1f} ms "
+              f"(the newest run's {entry['busy_p50_ms']:.1f} ms)", file=sys.stderr)
     out["summary"] = summarize(out)
     return out
 
@@ -230,6 +316,20 @@ def report(path: Path) -> str:
             f"| {row['server_latency_p50_ms']:.0f} / {row['server_latency_p99_ms']:.0f} "
             f"| {row['optuna_latency_p50_ms']:.0f} / {row['optuna_latency_p99_ms']:.0f} |"
         )
+    behind = [(data_["database"], entry) for data_ in data["results"]
+              for entry in data_.get("log_behind", [])]
+    if behind:
+        lines += [
+            "",
+            "| database | rows of another run stored after the run's last row (of 1,000) "
+            "| log p50 / p99 ms | the other run's log p50 / p99 ms |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {kind} | {entry['behind']:,} | {entry['quiet_p50_ms']:.1f} / "
+            f"{entry['quiet_p99_ms']:.1f} | {entry['busy_p50_ms']:.1f} / {entry['busy_p99_ms']:.1f} |"
+            for kind, entry in behind
+        ]
     return "\n".join(lines)
 
 
@@ -241,6 +341,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--history", default="100,10000")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--log-behind", default="1000,100000",
+                        help="Row counts for the log-behind-other-runs case ('' skips it).")
     parser.add_argument("--postgres-url", default=os.environ.get("TUNEPILOT_BENCH_POSTGRES_URL"))
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -249,14 +351,16 @@ def main(argv: list[str] | None = None) -> Path:
         return args.report
     args.agents = [int(x) for x in args.agents.split(",") if x]
     args.history = [int(x) for x in args.history.split(",") if x]
+    args.log_behind = [int(x) for x in args.log_behind.split(",") if x]
     kinds = [k for k in args.db.split(",") if k]
     results = measure_on_databases(parser, args, bench_database, "bench.db")
     path = write_result(args.out, "sweep-server", {
         "benchmark": "sweep_server",
         "command": shlex.join([sys.executable, "-m", "benchmarks.sweep_server", *(argv or sys.argv[1:])]),
         "machine": machine(args.postgres_url if "postgres" in kinds else None),
+        "commit": commit("src", "benchmarks/sweep_server.py"),
         "config": {"agents": args.agents, "trials": args.trials, "history": args.history,
-                   "repeats": args.repeats, "sweep": CONFIG},
+                   "repeats": args.repeats, "log_behind": args.log_behind, "sweep": CONFIG},
         "results": results,
         "summary": [row for r in results for row in r["summary"]],
     })

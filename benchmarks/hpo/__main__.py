@@ -25,7 +25,6 @@ import logging
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -36,6 +35,7 @@ from typing import Any
 import optuna
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from benchmarks._common import commit
 from benchmarks.hpo._bayesmark import bayesmark_tasks
 from benchmarks.hpo._samplers import (
     ADVICE,
@@ -131,7 +131,7 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(), "python": platform.python_version(),
         "processor": platform.machine(), "cpus": os.cpu_count(), **_cpu(),
     }
-    return {"machine": machine, "versions": versions, "commit": _commit()}
+    return {"machine": machine, "versions": versions, "commit": commit("src", "benchmarks/hpo")}
 
 
 def _cpu() -> dict[str, Any]:
@@ -149,19 +149,6 @@ def _cpu() -> dict[str, Any]:
     flags = fields.get("flags", "").split()
     return {"cpu": fields.get("model name"),
             "simd": [f for f in flags if f in ("avx", "avx2", "fma", "f16c") or f.startswith("avx512")]}
-
-
-def _commit() -> str | None:
-    """The checkout's commit, with ``+dirty`` when tracked files differ from it."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src", "benchmarks/hpo"],
-                               cwd=root, check=False).returncode != 0
-    except (OSError, subprocess.CalledProcessError):
-        return None  # not a git checkout
-    return head + ("+dirty" if dirty else "")
 
 
 def _job(suite: str, task_name: str, name: str, seed: int, budget: int, model: str) -> dict[str, Any]:
