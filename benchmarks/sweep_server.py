@@ -306,6 +306,8 @@ def report(path: Path) -> str:
         "| suggest p50 / p99 ms | ask p50 / p99 ms |",
         "|---|---|---|---|---|---|---|",
     ]
+    if not data["summary"]:
+        lines = []  # only the log-behind case was run
     for row in data["summary"]:
         agents = f"{row.get('agents')} agent{'s' if row.get('agents') != 1 else ''}"
         workload = (f"{agents} × {data['config']['trials']} trials" if "agents" in row
@@ -320,7 +322,7 @@ def report(path: Path) -> str:
               for entry in data_.get("log_behind", [])]
     if behind:
         lines += [
-            "",
+            *([""] if lines else []),
             "| database | rows of another run stored after the run's last row (of 1,000) "
             "| log p50 / p99 ms | the other run's log p50 / p99 ms |",
             "|---|---|---|---|",
