@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, text
 
 from tunepilot.exceptions import DatabaseError
 from tunepilot.server import Settings, create_app, database_revision, upgrade_database
@@ -50,31 +53,49 @@ def test_sqlite_runs_in_wal_mode(tmp_path: object) -> None:
         engine.dispose()
 
 
-def test_upgrading_recounts_the_logged_rows_of_each_run(tmp_path: object) -> None:
-    """Before migration 0005, n_rows held the step after the last row's."""
-    from alembic import command
+def _logged_runs(url: str, runs: int, logs: list[tuple[int, list[dict[str, Any]]]]) -> list[str]:
+    """A migrated database with one sweep, ``runs`` leased runs and ``logs`` sent to them.
+
+    ``logs`` holds (index of the run, rows of one log request), sent in order.
+    """
     from fastapi.testclient import TestClient
-    from sqlalchemy import text
 
-    from tunepilot.server.db._migrate import _config
-
-    url = f"sqlite:///{tmp_path}/recount.db"
     upgrade_database(url)
     with TestClient(create_app(Settings(db=url))) as client:
         config = {"method": "random", "metric": {"name": "loss"},
                   "parameters": {"x": {"min": 0.0, "max": 1.0}}}
         sweep_id = client.post("/api/v1/sweeps", json={"config": config}).json()["id"]
-        run_id = client.post(f"/api/v1/sweeps/{sweep_id}/suggest", json={}).json()["run_id"]
-        client.post(f"/api/v1/runs/{run_id}/log", json={"rows": [
-            {"step": 0, "metrics": {"loss": 1.0}}, {"step": 10, "metrics": {"loss": 0.5}}]})
+        ids = [client.post(f"/api/v1/sweeps/{sweep_id}/suggest", json={}).json()["run_id"]
+               for _ in range(runs)]
+        for index, rows in logs:
+            answer = client.post(f"/api/v1/runs/{ids[index]}/log", json={"rows": rows})
+            assert answer.status_code == 200, answer.text
+    return ids
+
+
+def _downgrade_and_upgrade(engine: Engine, revision: str, *as_left: str) -> None:
+    """Downgrade to ``revision``, run ``as_left`` (what that revision's code left), upgrade."""
+    from alembic import command
+
+    from tunepilot.server.db._migrate import _config
+
+    with engine.begin() as connection:
+        config = _config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+        for statement in as_left:
+            connection.execute(text(statement))
+    assert upgrade_database(engine.url.render_as_string(hide_password=False)) == head_revision()
+
+
+def test_upgrading_recounts_the_logged_rows_of_each_run(tmp_path: object) -> None:
+    """Before migration 0005, n_rows held the step after the last row's."""
+    url = f"sqlite:///{tmp_path}/recount.db"
+    _logged_runs(url, 1, [(0, [{"step": 0, "metrics": {"loss": 1.0}},
+                               {"step": 10, "metrics": {"loss": 0.5}}])])
     engine = make_engine(url)
     try:
-        with engine.begin() as connection:
-            config_ = _config()
-            config_.attributes["connection"] = connection
-            command.downgrade(config_, "0004")
-            connection.execute(text("UPDATE tp_runs SET n_rows = 11"))  # as 0004's code left it
-        assert upgrade_database(url) == head_revision()
+        _downgrade_and_upgrade(engine, "0004", "UPDATE tp_runs SET n_rows = 11")
         with engine.connect() as connection:
             assert connection.execute(text("SELECT n_rows FROM tp_runs")).scalar() == 2
     finally:
@@ -83,35 +104,17 @@ def test_upgrading_recounts_the_logged_rows_of_each_run(tmp_path: object) -> Non
 
 def test_upgrading_gives_each_run_the_id_of_its_last_row(tmp_path: object) -> None:
     """Before migration 0006, the last row was searched for in tp_run_metrics."""
-    from alembic import command
-    from fastapi.testclient import TestClient
-    from sqlalchemy import text
-
-    from tunepilot.server.db._migrate import _config
-
     url = f"sqlite:///{tmp_path}/lastrow.db"
-    upgrade_database(url)
-    with TestClient(create_app(Settings(db=url))) as client:
-        config = {"method": "random", "metric": {"name": "loss"},
-                  "parameters": {"x": {"min": 0.0, "max": 1.0}}}
-        sweep_id = client.post("/api/v1/sweeps", json={"config": config}).json()["id"]
-        runs = [client.post(f"/api/v1/sweeps/{sweep_id}/suggest", json={}).json()["run_id"]
-                for _ in range(3)]
-        for step in range(3):  # the runs' rows interleave; the last run logs nothing
-            for run_id in runs[:2]:
-                client.post(f"/api/v1/runs/{run_id}/log",
-                            json={"rows": [{"step": step, "metrics": {"loss": 1.0}}]})
+    # The first two runs' rows interleave; the third logs nothing.
+    runs = _logged_runs(url, 3, [(index, [{"step": step, "metrics": {"loss": 1.0}}])
+                                 for step in range(3) for index in (0, 1)])
     engine = make_engine(url)
     select_last = text("SELECT id, last_row_id FROM tp_runs ORDER BY id")
     select_max = text("SELECT max(id) FROM tp_run_metrics WHERE run_id = :run")
     try:
         with engine.connect() as connection:
             kept = dict(connection.execute(select_last).all())
-        with engine.begin() as connection:
-            config_ = _config()
-            config_.attributes["connection"] = connection
-            command.downgrade(config_, "0005")
-        assert upgrade_database(url) == head_revision()
+        _downgrade_and_upgrade(engine, "0005")
         with engine.connect() as connection:
             backfilled = dict(connection.execute(select_last).all())
             expected = {run: connection.execute(select_max, {"run": run}).scalar()
