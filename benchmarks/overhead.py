@@ -29,7 +29,8 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import create_trial
 
-from benchmarks.hpo.__main__ import _commit, environment
+from benchmarks._common import commit
+from benchmarks.hpo.__main__ import environment
 from tunepilot import LLMSampler
 from tunepilot.llm import Completion
 from tunepilot.testing import FakeLLM
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     out.write_text(json.dumps({
         "benchmark": "sampler-overhead",
         "command": "python -m benchmarks.overhead " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        **environment(), "commit": _commit(), "trials_per_size": args.trials, "repeats": args.repeats,
+        **environment(), "commit": commit("src", "benchmarks/overhead.py"), "trials_per_size": args.trials, "repeats": args.repeats,
         "summary": table, "rows": rows,
     }, indent=1))
     print("| history | TPE ms | blend ms | blend/TPE | llm ms | llm/TPE | prompt tokens (llm) |")
