@@ -163,8 +163,8 @@ def _prefill(db: str, study_name: str, n: int) -> None:
 OWN_ROWS = 1_000
 
 
-def _store_rows(db: str, run_id: str, n: int) -> None:
-    """Store ``n`` more metric rows of ``run_id`` directly, as the server would have."""
+def _store_rows(db: str, counts: dict[str, int]) -> None:
+    """Store ``counts[run]`` more metric rows of each run directly, as the server would have."""
     from sqlalchemy import insert, inspect, text
 
     from tunepilot.server.db._engine import Database
@@ -173,22 +173,24 @@ def _store_rows(db: str, run_id: str, n: int) -> None:
     database = Database(db)
     try:
         with database.session() as session:
-            start = session.execute(text("SELECT n_rows FROM tp_runs WHERE id = :run"),
-                                    {"run": run_id}).scalar_one()
-            for first in range(0, n, 20_000):
-                session.execute(insert(MetricRow), [
-                    {"run_id": run_id, "step": start + i, "data": {"loss": 1.0}}
-                    for i in range(first, min(n, first + 20_000))
-                ])
             # (Servers before migration 0006 have no last_row_id: so that the same
             # benchmark measures them too, it is kept only where it exists.)
             keeps_last = "last_row_id" in {c["name"] for c in inspect(session.connection())
                                            .get_columns("tp_runs")}
-            session.execute(text(
+            update = text(
                 "UPDATE tp_runs SET n_rows = n_rows + :n"
                 + (", last_row_id = (SELECT max(id) FROM tp_run_metrics WHERE run_id = :run)"
                    if keeps_last else "") + " WHERE id = :run"
-            ), {"n": n, "run": run_id})
+            )
+            for run_id, n in counts.items():
+                start = session.execute(text("SELECT n_rows FROM tp_runs WHERE id = :run"),
+                                        {"run": run_id}).scalar_one()
+                for first in range(0, n, 20_000):
+                    session.execute(insert(MetricRow), [
+                        {"run_id": run_id, "step": start + i, "data": {"loss": 1.0}}
+                        for i in range(first, min(n, first + 20_000))
+                    ])
+                session.execute(update, {"n": n, "run": run_id})
         if not database.sqlite:
             with database.session() as session:
                 session.execute(text("ANALYZE tp_run_metrics"))
@@ -212,9 +214,8 @@ def log_behind(db: str, behind: int, runs: int) -> dict[str, Any]:
         busy = client.post(f"/sweeps/{sweep_id}/suggest", {"agent": "bench"})["run_id"]
         for run_id in [*quiet, busy]:
             client.post(f"/runs/{run_id}/log", {"rows": [{"metrics": {"loss": 1.0}}]})
-        for run_id in quiet:
-            _store_rows(db, run_id, OWN_ROWS - 1)
-        _store_rows(db, busy, behind)
+        # The quiet runs' rows first, then the busy run's, all behind them.
+        _store_rows(db, {**{run_id: OWN_ROWS - 1 for run_id in quiet}, busy: behind})
         timed: dict[str, list[float]] = {"quiet": [], "busy": []}
         for run_id in quiet:  # each still behind the busy run's rows (and its logs)
             for name, target in (("quiet", run_id), ("busy", busy)):
@@ -305,9 +306,7 @@ def report(path: Path) -> str:
         "| database | workload | server trials/s | Optuna trials/s | ratio "
         "| suggest p50 / p99 ms | ask p50 / p99 ms |",
         "|---|---|---|---|---|---|---|",
-    ]
-    if not data["summary"]:
-        lines = []  # only the log-behind case was run
+    ] if data["summary"] else []  # empty when only the log-behind case was run
     for row in data["summary"]:
         agents = f"{row.get('agents')} agent{'s' if row.get('agents') != 1 else ''}"
         workload = (f"{agents} × {data['config']['trials']} trials" if "agents" in row
