@@ -1,5 +1,6 @@
 """Search spaces: parameters, conversion to and from Optuna and W&B, validation and repair."""
 
+from tunepilot.space._beliefs import CONFIDENCES, Belief, Confidence, parse_beliefs
 from tunepilot.space._config import space_from_config, space_from_wandb
 from tunepilot.space._hydra import param_from_override, space_from_overrides
 from tunepilot.space._params import CategoricalParam, FloatParam, IntParam, Param
@@ -9,6 +10,9 @@ from tunepilot.space._wandb import WandbSpace
 from tunepilot.space._wandb_param import WandbParam
 
 __all__ = [
+    "CONFIDENCES",
+    "Belief",
+    "Confidence",
     "CategoricalParam",
     "FloatParam",
     "Hyperband",
@@ -21,6 +25,7 @@ __all__ = [
     "WandbParam",
     "WandbSpace",
     "param_from_override",
+    "parse_beliefs",
     "space_from_config",
     "space_from_overrides",
     "space_from_wandb",
