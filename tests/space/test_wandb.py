@@ -154,3 +154,101 @@ def test_sweep_config_defaults_and_validation() -> None:
         SweepConfig.parse({"method": "random", "metric": {"name": "l"},
                            "parameters": {"x": {"values": [1]}},
                            "early_terminate": {"type": "hyperband", "max_iter": 27}})
+
+
+# --- priors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "prior"),
+    [
+        ({"values": ["a", "b"]}, "b"),
+        ({"values": [[1, 2], [3]]}, [3]),
+        ({"values": [1, 2.5]}, 1.0),
+        ({"min": 1, "max": 9}, 4),
+        ({"min": 0.0, "max": 1.0}, 0.3),
+        ({"distribution": "q_uniform", "min": 0, "max": 10, "q": 2}, 4),
+        ({"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1}, 3e-4),
+        ({"distribution": "inv_log_uniform_values", "min": 1e-5, "max": 1e-1}, 3e-4),
+        ({"distribution": "log_uniform", "min": -10, "max": 0}, 0.01),
+        ({"distribution": "inv_log_uniform", "min": 0, "max": 10}, 0.01),
+        ({"distribution": "normal", "mu": 2, "sigma": 3}, 5.0),
+        ({"distribution": "log_normal", "mu": 0, "sigma": 1}, 2.0),
+        ({"distribution": "beta", "a": 2, "b": 5}, 0.3),
+    ],
+)
+def test_a_prior_is_the_internal_value_the_run_would_receive_it_from(
+    spec: dict[str, Any], prior: Any
+) -> None:
+    space = WandbSpace.from_parameters({"p": {**spec, "prior": prior, "confidence": "high"}})
+    belief = space.beliefs()["p"]
+    assert belief.confidence == "high"
+    assert space.search_space()["p"].contains(belief.value)
+    received = space.params[0].to_value(belief.value)
+    if isinstance(prior, float):
+        assert received == pytest.approx(prior, rel=1e-9)
+    else:
+        assert received == prior
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"min": 0.0, "max": 1.0, "prior": 2.0},
+         "parameters.p.prior: 2.0 is outside the range [0.0, 1.0]"),
+        ({"distribution": "log_uniform", "min": -10, "max": 0, "prior": 2.0},
+         "parameters.p.prior: 2.0 is outside the range [4.5399929762484854e-05, 1.0]"),
+        ({"min": 1, "max": 9, "prior": 2.5}, "parameters.p.prior: 2.5 is not an integer"),
+        ({"min": 0.0, "max": 1.0, "prior": "high"},
+         "parameters.p.prior: must be a finite number, got 'high'"),
+        ({"values": ["a", "b"], "prior": "c"},
+         "parameters.p.prior: 'c' is not one of the values ['a', 'b']"),
+        ({"values": ["a", "b"], "probabilities": [0.5, 0.5], "prior": "a"},
+         "'probabilities' already weigh the values"),
+        ({"value": 3, "prior": 3}, "parameters.p.prior: a constant is not searched"),
+        ({"distribution": "log_normal", "prior": -1.0}, "-1.0 must be > 0 for log_normal"),
+        ({"distribution": "beta", "prior": 1.5}, "1.5 is outside [0, 1]"),
+        ({"min": 0.0, "max": 1.0, "prior": 0.5, "confidence": "sure"},
+         "parameters.p.confidence: must be one of low, medium, high, got 'sure'"),
+        ({"min": 0.0, "max": 1.0, "confidence": "high"},
+         "parameters.p.confidence: a confidence without a prior"),
+    ],
+)
+def test_a_bad_prior_names_its_field(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(SearchSpaceError) as raised:
+        WandbSpace.from_parameters({"p": spec})
+    assert message in str(raised.value)
+
+
+def test_nested_priors_are_kept_by_dotted_name() -> None:
+    space = WandbSpace.from_parameters({"optimizer": {"parameters": {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1, "prior": 1e-3},
+        "name": {"values": ["adam", "sgd"]},
+    }}})
+    assert list(space.beliefs()) == ["optimizer.lr"]
+    assert space.beliefs()["optimizer.lr"].value == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("method", ["blend", "llm"])
+def test_blend_and_llm_sweeps_take_priors_and_earlier_sweeps(method: str) -> None:
+    config = SweepConfig.parse({
+        "method": method, "metric": {"name": "loss"}, "prior_from": "abc123",
+        "parameters": {"lr": {"min": 0.001, "max": 0.1, "prior": 0.01}},
+    })
+    assert config.prior_from == ["abc123"]
+    assert config.beliefs["lr"].value == 0.01
+    listed = SweepConfig.parse({"method": method, "metric": {"name": "loss"},
+                                "prior_from": ["a1", "b2"], "parameters": {"x": {"values": [1]}}})
+    assert listed.prior_from == ["a1", "b2"] and listed.beliefs == {}
+
+
+@pytest.mark.parametrize("method", ["random", "grid", "bayes"])
+def test_other_methods_refuse_priors_naming_the_field(method: str) -> None:
+    base = {"method": method, "metric": {"name": "loss"}}
+    with pytest.raises(SearchSpaceError, match=rf"^parameters.x.prior: method '{method}' "
+                                               "cannot use a prior; set method: blend$"):
+        SweepConfig.parse({**base, "parameters": {"x": {"values": [1, 2], "prior": 2}}})
+    with pytest.raises(SearchSpaceError, match=rf"^prior_from: method '{method}' cannot start "
+                                               "from earlier sweeps; set method: blend$"):
+        SweepConfig.parse({**base, "prior_from": "abc123",
+                           "parameters": {"x": {"values": [1, 2]}}})

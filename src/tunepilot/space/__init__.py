@@ -1,6 +1,12 @@
 """Search spaces: parameters, conversion to and from Optuna and W&B, validation and repair."""
 
-from tunepilot.space._beliefs import CONFIDENCES, Belief, Confidence, parse_beliefs
+from tunepilot.space._beliefs import (
+    CONFIDENCES,
+    Belief,
+    Confidence,
+    parse_beliefs,
+    split_priors,
+)
 from tunepilot.space._config import space_from_config, space_from_wandb
 from tunepilot.space._hydra import param_from_override, space_from_overrides
 from tunepilot.space._params import CategoricalParam, FloatParam, IntParam, Param
@@ -29,4 +35,5 @@ __all__ = [
     "space_from_config",
     "space_from_overrides",
     "space_from_wandb",
+    "split_priors",
 ]

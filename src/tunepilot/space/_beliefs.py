@@ -13,12 +13,13 @@ a belief are left uniform.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from tunepilot.exceptions import SearchSpaceError
-from tunepilot.space._params import CategoricalParam
+from tunepilot.space._params import CategoricalParam, IntParam, Param
 from tunepilot.space._space import SearchSpace
 
 Confidence = Literal["low", "medium", "high"]
@@ -66,11 +67,22 @@ def parse_beliefs(space: SearchSpace, beliefs: Mapping[str, Any]) -> dict[str, B
     """Check beliefs against ``space``: each names a parameter and lies inside it.
 
     A value may be a :class:`Belief`, a bare value (medium confidence) or a mapping
-    ``{"value": v, "confidence": c}`` (``prior`` is accepted for ``value``).
+    ``{"value": v, "confidence": c}`` (``prior`` is accepted for ``value``). Numbers
+    written as text (YAML 1.1 reads ``3e-4`` so) are read as numbers; an integer
+    parameter's belief becomes an ``int`` and a stepped one snaps to its step.
 
     Raises:
         SearchSpaceError: a belief names no parameter, lies outside its range, or has an
             unknown confidence; the message starts with the parameter's name.
+
+    Example:
+        .. code-block:: python
+
+            from tunepilot.space import FloatParam, SearchSpace, parse_beliefs
+
+            space = SearchSpace([FloatParam("lr", 1e-5, 1e-1, log=True)])
+            beliefs = parse_beliefs(space, {"lr": {"value": "3e-4", "confidence": "high"}})
+            assert beliefs["lr"].value == 3e-4
     """
     out: dict[str, Belief] = {}
     for name, raw in beliefs.items():
@@ -87,6 +99,9 @@ def parse_beliefs(space: SearchSpace, beliefs: Mapping[str, Any]) -> dict[str, B
                     f"{name}: unknown prior field {sorted(unknown)[0]!r}; write "
                     "{value: ..., confidence: low|medium|high}"
                 )
+            if "value" not in raw and "prior" not in raw:
+                raise SearchSpaceError(f"{name}: a confidence without a value; write "
+                                       "{value: ..., confidence: low|medium|high}")
             value = raw.get("value", raw.get("prior"))
             try:
                 belief = Belief(value, raw.get("confidence", "medium"))
@@ -94,14 +109,73 @@ def parse_beliefs(space: SearchSpace, beliefs: Mapping[str, Any]) -> dict[str, B
                 raise SearchSpaceError(f"{name}: {exc}") from None
         else:
             belief = Belief(raw)
-        param = space[name]
-        if not param.contains(belief.value):
-            where = (
-                f"one of {list(param.choices)}" if isinstance(param, CategoricalParam)
-                else param.describe()
-            )
-            raise SearchSpaceError(
-                f"{name}: prior {belief.value!r} is outside the parameter's range ({where})"
-            )
-        out[name] = belief
+        out[name] = Belief(_inside(space[name], belief.value), belief.confidence)
     return out
+
+
+def _inside(param: Param, value: Any) -> Any:
+    """``value`` as a value of ``param``, or an error that says where the range is."""
+    if isinstance(param, CategoricalParam):
+        if not param.contains(value):
+            raise SearchSpaceError(f"{param.name}: prior {value!r} is not one of the choices "
+                                   f"{list(param.choices)}")
+        return param.choices[param.index(value)]
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise SearchSpaceError(f"{param.name}: prior must be a number, got {value!r}") from None
+    if (isinstance(number, bool) or not isinstance(number, (int, float))
+            or not math.isfinite(number)):
+        raise SearchSpaceError(f"{param.name}: prior must be a finite number, got {value!r}")
+    if not param.low <= number <= param.high:
+        raise SearchSpaceError(f"{param.name}: prior {number!r} is outside the parameter's "
+                               f"range ({param.describe()})")
+    if isinstance(param, IntParam) and number != int(number):
+        raise SearchSpaceError(f"{param.name}: prior {number!r} is not an integer "
+                               f"({param.describe()})")
+    return param.repair(number)[0]  # snapped to a step, as an int for an int parameter
+
+
+def split_priors(parameters: Any) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """Take the ``prior`` and ``confidence`` keys out of a ``parameters`` mapping.
+
+    A parameter written as a mapping (tunepilot's form or W&B's, nested ``parameters``
+    blocks giving dotted names) may carry its belief next to its range::
+
+        lr: {type: float, low: 1e-5, high: 1e-1, log: true, prior: 3e-4, confidence: medium}
+
+    Returns:
+        The mapping without those keys (anything else unchanged), and for each
+        parameter that had one, ``{"value": ..., "confidence": ...}`` as
+        :func:`parse_beliefs` reads it (``confidence`` only when given).
+    """
+    if not isinstance(parameters, Mapping) or isinstance(parameters, SearchSpace):
+        return parameters, {}
+    priors: dict[str, dict[str, Any]] = {}
+    return _split(parameters, "", priors), priors
+
+
+def _split(
+    parameters: Mapping[str, Any], prefix: str, priors: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, definition in parameters.items():
+        name = f"{prefix}{key}"
+        if not isinstance(definition, Mapping):
+            out[key] = definition
+            continue
+        if isinstance(definition.get("parameters"), Mapping):
+            out[key] = {**definition,
+                        "parameters": _split(definition["parameters"], f"{name}.", priors)}
+            continue
+        belief = {field: definition[k] for k, field in _PRIOR_KEYS.items() if k in definition}
+        if belief:
+            priors[name] = belief
+        out[key] = {k: v for k, v in definition.items() if k not in _PRIOR_KEYS}
+    return out
+
+
+# The keys a parameter's belief is written with, and their names in parse_beliefs' form.
+_PRIOR_KEYS = {"prior": "value", "confidence": "confidence"}

@@ -2,7 +2,10 @@
 
 Everything W&B's schema defines is accepted with W&B's defaults (``goal: minimize``,
 hyperband ``eta: 3``, ``strict: false``); tunepilot adds the methods ``llm`` and
-``blend`` and a ``sampler`` mapping of sampler options. Unknown top-level keys
+``blend``, a ``sampler`` mapping of sampler options, and priors for those two
+methods: ``prior`` and ``confidence`` on a parameter (a value the run would receive,
+``low``, ``medium`` or ``high``) and a top-level ``prior_from`` naming earlier sweeps
+of the same server, whose best runs the new sweep starts from. Unknown top-level keys
 (``entity``, ``project``...) are kept, as W&B keeps them.
 
 Example:
@@ -30,11 +33,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tunepilot.exceptions import SearchSpaceError
+from tunepilot.space._beliefs import Belief
 from tunepilot.space._wandb import WandbSpace
 
 Method = Literal["random", "grid", "bayes", "llm", "blend"]
 #: Methods that learn from results and so need a metric to optimise.
 _NEEDS_METRIC = {"bayes", "llm", "blend"}
+#: Methods whose sampler takes a prior (``prior`` on parameters, ``prior_from``).
+PRIOR_METHODS = ("blend", "llm")
 #: How many bands a min_iter hyperband computes (W&B computes 100; runs never get that far).
 _MAX_BANDS = 40
 
@@ -115,6 +121,14 @@ class SweepConfig(BaseModel):
     program: str | None = None
     command: list[str] | None = None
     sampler: dict[str, Any] = Field(default_factory=dict)
+    prior_from: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_or_more(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("prior_from"), str):
+            return {**data, "prior_from": [data["prior_from"]]}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> SweepConfig:
@@ -125,6 +139,16 @@ class SweepConfig(BaseModel):
         space = WandbSpace.from_parameters(self.parameters)
         if self.method == "grid":
             space.grid_size  # noqa: B018 - raises when a parameter cannot be enumerated
+        if self.method not in PRIOR_METHODS:
+            believed = [p.name for p in space.params if p.belief is not None]
+            if believed:
+                raise ValueError(f"parameters.{believed[0]}.prior: method {self.method!r} "
+                                 "cannot use a prior; set method: blend")
+            if self.prior_from:
+                raise ValueError(f"prior_from: method {self.method!r} cannot start from "
+                                 "earlier sweeps; set method: blend")
+        if any(not sweep_id for sweep_id in self.prior_from):
+            raise ValueError("prior_from: give the id of an earlier sweep")
         return self
 
     @classmethod
@@ -148,6 +172,11 @@ class SweepConfig(BaseModel):
     def space(self) -> WandbSpace:
         """The parameters as an Optuna-searchable :class:`WandbSpace`."""
         return WandbSpace.from_parameters(self.parameters)
+
+    @property
+    def beliefs(self) -> dict[str, Belief]:
+        """The ``prior`` of each parameter that has one, over :meth:`WandbSpace.search_space`."""
+        return self.space.beliefs()
 
     @property
     def direction(self) -> Literal["minimize", "maximize"]:

@@ -49,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ from typing import Any
 from optuna.distributions import BaseDistribution
 
 from tunepilot.exceptions import SearchSpaceError
+from tunepilot.space._beliefs import Belief, parse_beliefs
 from tunepilot.space._space import SearchSpace
 from tunepilot.space._wandb_param import (
     DISTRIBUTIONS,
@@ -65,6 +67,7 @@ from tunepilot.space._wandb_param import (
     QUANTILE,
     VALUES_LOG,
     WandbParam,
+    belief_of,
     number,
 )
 
@@ -103,6 +106,16 @@ class WandbSpace:
     def search_space(self) -> SearchSpace:
         """The internal space as a :class:`SearchSpace`, e.g. for the LLM sampler."""
         return SearchSpace.from_optuna(self.distributions())
+
+    def beliefs(self) -> dict[str, Belief]:
+        """The ``prior`` written on each parameter that has one, in the internal space.
+
+        The value the run would receive becomes the internal value it comes from (its
+        quantile, for a normal or beta distribution), so a sampler over
+        :meth:`search_space` can centre its prior there.
+        """
+        found = {p.name: p.belief for p in self.params if p.belief is not None}
+        return parse_beliefs(self.search_space(), found) if found else {}
 
     def config_from_internal(self, internal: Mapping[str, Any]) -> dict[str, Any]:
         """The nested run config for internal values keyed by dotted name.
@@ -250,7 +263,12 @@ def _param(path: tuple[str, ...], spec: Mapping[str, Any]) -> WandbParam:
         if q <= 0:
             raise SearchSpaceError(f"{name}: q must be > 0, got {q!r}")
         filled["q"] = q
-    return WandbParam(path, d, filled)
+    param = WandbParam(path, d, filled)
+    belief = belief_of(name, spec)
+    if belief is None:
+        return param
+    value, confidence = belief
+    return dataclasses.replace(param, belief=Belief(param.to_internal(value), confidence))
 
 
 def _bounds(name: str, spec: Mapping[str, Any], d: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from optuna.distributions import (
 )
 
 from tunepilot.exceptions import SearchSpaceError
+from tunepilot.space._beliefs import CONFIDENCES, Belief, Confidence
 
 DISTRIBUTIONS = (
     "constant", "categorical", "int_uniform", "uniform", "q_uniform",
@@ -28,7 +29,7 @@ DISTRIBUTIONS = (
     "normal", "q_normal", "log_normal", "q_log_normal", "beta", "q_beta",
 )
 KEYS = {"distribution", "value", "values", "probabilities", "min", "max", "q", "mu", "sigma",
-         "a", "b", "parameters"}
+         "a", "b", "parameters", "prior", "confidence"}
 QUANTILE = {"normal", "q_normal", "log_normal", "q_log_normal", "beta", "q_beta"}
 EXPONENT = {"log_uniform", "q_log_uniform", "inv_log_uniform"}
 VALUES_LOG = {"log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values"}
@@ -73,6 +74,8 @@ class WandbParam:
     path: tuple[str, ...]
     distribution: str
     spec: Mapping[str, Any] = field(hash=False)
+    #: The user's belief (``prior``, ``confidence``), its value an internal value.
+    belief: Belief | None = None
 
     @property
     def name(self) -> str:
@@ -137,6 +140,66 @@ class WandbParam:
             value = _beta_ppf(u, s["a"], s["b"])
         return _round_q(value, s["q"]) if d.startswith("q_") else value
 
+    def to_internal(self, value: Any) -> Any:
+        """The internal value the run's ``value`` comes from: the inverse of :meth:`to_value`.
+
+        For a prior: the user writes the value the run receives, the sampler searches
+        internal values. Quantile distributions map a value to its quantile.
+
+        Raises:
+            SearchSpaceError: no internal value gives ``value`` (outside the range, not
+                one of the values, a constant); the message names ``parameters.NAME.prior``.
+        """
+        d, s, where = self.distribution, self.spec, f"parameters.{self.name}.prior"
+        if d == "constant":
+            raise SearchSpaceError(f"{where}: a constant is not searched; drop its prior")
+        if d == "categorical":
+            if "probabilities" in s:
+                raise SearchSpaceError(f"{where}: 'probabilities' already weigh the values; "
+                                       "give a prior or probabilities, not both")
+            values = s["values"]
+            for index, choice in enumerate(values):
+                same_kind = type(choice) is type(value) or all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool)
+                    for v in (choice, value))
+                if same_kind and choice == value:
+                    return choice if _plain(values) else index
+            raise SearchSpaceError(f"{where}: {value!r} is not one of the values {values}")
+        try:
+            x = float(number(self.name, {"prior": value}, "prior"))
+        except SearchSpaceError:
+            raise SearchSpaceError(f"{where}: must be a finite number, got {value!r}") from None
+        if d == "int_uniform":
+            if x != int(x):
+                raise SearchSpaceError(f"{where}: {value!r} is not an integer")
+            return self._within(int(x), value, where)
+        if d in ("uniform", "q_uniform", "log_uniform_values", "q_log_uniform_values",
+                 "inv_log_uniform_values"):
+            return self._within(x, value, where)
+        if d in ("log_uniform", "q_log_uniform", "inv_log_uniform", "log_normal",
+                 "q_log_normal") and x <= 0:
+            raise SearchSpaceError(f"{where}: {value!r} must be > 0 for {d}")
+        if d in ("log_uniform", "q_log_uniform"):
+            return self._within(math.log(x), value, where)
+        if d == "inv_log_uniform":
+            return self._within(-math.log(x), value, where)
+        if d in ("normal", "q_normal", "log_normal", "q_log_normal"):
+            u = statistics.NormalDist(s["mu"], s["sigma"]).cdf(
+                math.log(x) if "log" in d else x)
+        else:
+            if not 0 <= x <= 1:
+                raise SearchSpaceError(f"{where}: {value!r} is outside [0, 1], where {d} lies")
+            u = _beta_cdf(x, s["a"], s["b"])
+        return min(max(u, _EPS), 1.0 - _EPS)
+
+    def _within(self, internal: float, value: Any, where: str) -> Any:
+        low, high = float(self.spec["min"]), float(self.spec["max"])
+        if not low <= internal <= high:
+            shown = self.to_value(low), self.to_value(high)
+            raise SearchSpaceError(
+                f"{where}: {value!r} is outside the range [{min(shown)}, {max(shown)}]")
+        return internal
+
     def grid(self) -> Sequence[Any] | None:
         """The internal values a grid sweep walks through, or None if not enumerable.
 
@@ -173,6 +236,34 @@ def _plain(values: Sequence[Any]) -> bool:
     # Optuna's choices must be distinct; 1 and True compare equal in Python.
     keys = [(type(v).__name__, v) for v in values]
     return len(set(keys)) == len(keys) and len(set(map(repr, values))) == len(values)
+
+
+def belief_of(name: str, spec: Mapping[str, Any]) -> tuple[Any, Confidence] | None:
+    """The ``prior`` and ``confidence`` written on a parameter, checked, or None.
+
+    Raises:
+        SearchSpaceError: a confidence without a prior, or an unknown confidence.
+    """
+    if "prior" not in spec:
+        if "confidence" in spec:
+            raise SearchSpaceError(f"parameters.{name}.confidence: a confidence without a "
+                                   "prior; add prior: VALUE")
+        return None
+    confidence = spec.get("confidence", "medium")
+    if confidence not in CONFIDENCES:
+        raise SearchSpaceError(f"parameters.{name}.confidence: must be one of "
+                               f"{', '.join(CONFIDENCES)}, got {confidence!r}")
+    return spec["prior"], confidence
+
+
+def _beta_cdf(x: float, a: float, b: float) -> float:
+    try:
+        from scipy import stats
+    except ImportError:  # pragma: no cover - scipy ships with the server extra
+        raise SearchSpaceError(
+            "the beta distributions need scipy; install it with pip install 'tunepilot[server]'"
+        ) from None
+    return float(stats.beta.cdf(x, a, b))
 
 
 def _beta_ppf(u: float, a: float, b: float) -> float:
