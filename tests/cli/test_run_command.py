@@ -131,7 +131,7 @@ def test_bad_sampler_option(tmp_path: Path) -> None:
 def test_misconfigured_model_fails_before_the_study_starts(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, sampler={"name": "llm", "model": " "})
     result = runner.invoke(app, ["run", str(spec)])
-    assert_one_line_error(result, "model is empty; use 'local'")
+    assert_one_line_error(result, "model is empty; use 'auto'")
     assert not (tmp_path / "study.db").exists()
 
 
