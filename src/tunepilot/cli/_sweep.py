@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 
+from tunepilot._yaml import load_yaml
 from tunepilot.exceptions import TunepilotError
 
 EXIT_USAGE = 2
@@ -27,11 +27,10 @@ def create_sweep(path: Path, *, project: str | None, url: str | None) -> str:
     from tunepilot.sdk import sweep
 
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TunepilotError(f"{path}: cannot read the file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise TunepilotError(f"{path}: not valid YAML: {exc}") from None
+    config = load_yaml(text, source=str(path))
     if not isinstance(config, dict):
         raise TunepilotError(f"{path}: expected a mapping with method, metric and parameters")
     return sweep(config, project=project, url=url)

@@ -25,10 +25,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from tunepilot._yaml import load_yaml
 from tunepilot.exceptions import SpecError
 
 __all__ = [
@@ -335,11 +335,10 @@ def load_config(path: str | Path) -> OnlineConfig:
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    data = load_yaml(text, source=str(path)) or {}
     if not isinstance(data, dict):
         raise SpecError(f"{path}: the top level must be a mapping with 'models' and 'apps'")
     apps = data.get("apps")

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tunepilot._yaml import load_yaml
 from tunepilot.exceptions import SpecError
 from tunepilot.online._config import (
     AppConfig,
@@ -278,11 +278,10 @@ def builtin_worlds() -> dict[str, Path]:
 
 def _raw(path: Path, shipped: dict[str, Path], depth: int = 0) -> dict[str, object]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the file ({exc.strerror})") from None
+    data = load_yaml(text, source=str(path)) or {}
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a world is a mapping (see worlds/default.yaml)")
     base = data.pop("base", None)

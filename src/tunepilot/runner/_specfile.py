@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from tunepilot._yaml import compose_yaml, construct_yaml
 from tunepilot.exceptions import SpecError
 from tunepilot.runner._spec import StudySpec, format_errors
 
@@ -132,17 +133,8 @@ def _read(path: Path) -> tuple[Any, _LineMap]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the file: {exc}") from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{path}: not valid YAML{at}: {problem}") from None
-    finally:
-        loader.dispose()
+    node = compose_yaml(text, source=str(path))
+    data = construct_yaml(node, source=str(path))
     lines: _LineMap = {}
     if node is not None:
         _map_lines(node, (), lines, path)
