@@ -336,3 +336,44 @@ def test_ctrl_c_stores_the_running_trial_and_exits_cleanly(tmp_path: Path) -> No
     stored = trials(f"sqlite:///{tmp_path / 'study.db'}")
     assert [(t.state, t.user_attrs.get("fail_reason")) for t in stored] == [
         (TrialState.FAIL, "interrupted")]
+
+
+# --- priors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("definition", "fragment"), [
+    ({"prior": 5}, "parameters.x.prior: 5 is outside the parameter's range (float in [-3, 3])"),
+    ({"prior": 1, "confidence": "very"},
+     "parameters.x.confidence: must be one of low, medium, high, got 'very'"),
+])
+def test_a_bad_prior_exits_2_naming_the_field(
+    tmp_path: Path, definition: dict[str, Any], fragment: str
+) -> None:
+    spec = write_spec(tmp_path, sampler={"name": "blend", "model": None},
+                      parameters={"x": {"type": "float", "low": -3, "high": 3, **definition}})
+    assert_one_line_error(runner.invoke(app, ["run", str(spec)]), f"{spec}: line ", fragment)
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_a_prior_on_a_classical_sampler_says_to_use_blend(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, parameters={"x": {"type": "float", "low": -3, "high": 3,
+                                                  "prior": 1}})
+    assert_one_line_error(runner.invoke(app, ["run", str(spec)]),
+                          "parameters.x.prior: the random sampler cannot use a prior; use "
+                          "sampler: blend")
+
+
+def blend_phases(tmp_path: Path) -> Path:
+    spec = write_phases(tmp_path)
+    spec.write_text(spec.read_text()
+                    .replace("sampler: random", "sampler: {name: blend, model: null}")
+                    .replace("    n_trials: 2\n", "    n_trials: 2\n    prior_from: foundation\n"))
+    return spec
+
+
+def test_prior_from_a_study_that_does_not_exist_exits_2_before_any_trial(tmp_path: Path) -> None:
+    spec = blend_phases(tmp_path)
+    result = runner.invoke(app, ["run", str(spec), "--study", "finetune"])
+    assert_one_line_error(result, f"{spec}: prior_from: no study named 'foundation' in "
+                                  f"sqlite:///{tmp_path / 'phases.db'}, which does not exist yet")
+    assert not (tmp_path / "phases.db").exists()

@@ -18,6 +18,7 @@ from tunepilot.runner._objective import (
     objective_values,
     suggest,
 )
+from tunepilot.runner._priors import PriorSource
 from tunepilot.runner._pruners import make_pruner
 from tunepilot.runner._report import Report, write_report
 from tunepilot.runner._reporter import Reporter, get_reporter, reporting
@@ -31,6 +32,7 @@ from tunepilot.runner._studies import list_studies
 __all__ = [
     "CommandSpec",
     "Objective",
+    "PriorSource",
     "PrunerSpec",
     "Report",
     "Reporter",

@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tunepilot.exceptions import SpecError, TunepilotError
 from tunepilot.runner._command import make_command_caller
 from tunepilot.runner._objective import Objective, load_objective, make_caller
+from tunepilot.runner._priors import check_prior_from
 from tunepilot.runner._progress import StudyProgress
 from tunepilot.runner._pruners import make_pruner
 from tunepilot.runner._samplers import build_sampler
@@ -124,8 +125,9 @@ def run_study(
         What the run did and the study's best trial.
 
     Raises:
-        SpecError: an override is invalid, the storage cannot be opened, or it holds
-            a study of that name that conflicts with the spec.
+        SpecError: an override is invalid, the storage cannot be opened, it holds a
+            study of that name that conflicts with the spec, or a ``prior_from`` study
+            does not exist or has no completed trial (before any trial runs).
         ObjectiveError: the objective cannot be imported or called.
         LLMConfigError: the LLM sampler's model cannot be used as configured (the
             run stops at the first trial that finds out).
@@ -143,6 +145,7 @@ def run_study(
     if changes:
         spec = spec.replace(**changes)
     objective = _objective(spec)
+    check_prior_from(spec)
     sampler = build_sampler(spec)
     pruner = make_pruner(spec.pruner, where=spec.where)
     study = _open_study(spec, sampler, pruner)
@@ -188,8 +191,10 @@ def run_studies(
 ) -> list[RunResult]:
     """Run several studies one after the other, as :func:`run_study` runs one.
 
-    After Ctrl-C the studies not yet started are skipped; the last result says
-    ``interrupted``.
+    A study may start from one that runs before it (``prior_from``): the phases of a
+    spec hand knowledge forward. Every ``prior_from`` that names no earlier study of
+    ``specs`` is checked before the first study starts. After Ctrl-C the studies not
+    yet started are skipped; the last result says ``interrupted``.
 
     Raises:
         SpecError, ObjectiveError, LLMConfigError: as :func:`run_study`; the studies
@@ -203,6 +208,11 @@ def run_studies(
             for result in run_studies(load_studies("examples/pruning/spec.yaml")):
                 print(result.study_name, result.best_value, result.steps)
     """
+    coming: list[tuple[str, str]] = []
+    for spec in specs:
+        placed = spec.replace(storage=storage) if storage is not None else spec
+        check_prior_from(placed, coming=coming)
+        coming.append((placed.name, placed.storage))
     results: list[RunResult] = []
     for spec in specs:
         result = run_study(spec, storage=storage, n_trials=n_trials, seed=seed,

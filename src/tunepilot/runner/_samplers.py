@@ -5,15 +5,19 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from pydantic import ValidationError
 
 from tunepilot.exceptions import SpecError, TunepilotError
+from tunepilot.runner._priors import PRIOR_SAMPLERS, study_refs
 from tunepilot.runner._spec import SamplerSpec, StudySpec, format_errors
-from tunepilot.space import CategoricalParam, FloatParam, SearchSpace
+from tunepilot.space import Belief, CategoricalParam, FloatParam, SearchSpace
+
+if TYPE_CHECKING:
+    from tunepilot.samplers import StudyRef
 
 #: Most values a grid may hold, in all; past it a grid is not worth walking.
 MAX_GRID_POINTS = 100_000
@@ -34,28 +38,41 @@ _NEEDS = {"gp": "torch", "cmaes": "cmaes", "qmc": "scipy"}
 # Set from the spec itself, or Python objects that YAML cannot express.
 _NOT_OPTIONS = frozenset(
     {"self", "seed", "search_space", "mode", "independent_sampler", "constraints_func", "gamma",
-     "weights", "source_trials"}
+     "weights", "source_trials", "prior", "prior_from"}
 )
+#: Where a spec writes what these sampler arguments take instead.
+_WRITTEN_ELSEWHERE = {
+    "prior": "write a parameter's prior on the parameter: parameters.NAME.prior",
+    "prior_from": "write prior_from at the top level of the study",
+}
 
 
 def build_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     """Construct the sampler ``spec.sampler`` names, seeded with ``spec.seed``.
 
     ``llm`` and ``blend`` build :class:`tunepilot.samplers.LLMSampler` over the spec's
-    search space, in its ``llm`` or ``blend`` mode; the ``fallback`` option may name
-    another sampler (``fallback: tpe``). ``grid`` walks every combination of the
-    space's discrete values.
+    search space, in its ``llm`` or ``blend`` mode, with the spec's priors (``prior:``
+    on parameters, ``prior_from:`` earlier studies, in the spec's storage unless one
+    is named); the ``fallback`` option may name another sampler (``fallback: tpe``).
+    ``grid`` walks every combination of the space's discrete values.
 
     Raises:
         SpecError: an option is unknown or invalid, or the sampler needs a package
             that is not installed.
         LLMConfigError: the LLM sampler's model cannot be used as configured.
     """
-    return make_sampler(spec.sampler, space=spec.parameters, seed=spec.seed, where=spec.where)
+    return make_sampler(spec.sampler, space=spec.parameters, seed=spec.seed, where=spec.where,
+                        prior=spec.priors, prior_from=study_refs(spec) if spec.prior_from else ())
 
 
 def make_sampler(
-    sampler: SamplerSpec, *, space: SearchSpace, seed: int | None, where: str = "spec"
+    sampler: SamplerSpec,
+    *,
+    space: SearchSpace,
+    seed: int | None,
+    where: str = "spec",
+    prior: Mapping[str, Belief] | None = None,
+    prior_from: Sequence[StudyRef] = (),
 ) -> optuna.samplers.BaseSampler:
     """Construct a sampler from its spec, for ``space``, outside a study spec.
 
@@ -64,6 +81,8 @@ def make_sampler(
         space: the parameters the study samples.
         seed: the sampler's seed.
         where: how to name the spec in error messages.
+        prior: the user's beliefs, by parameter (``llm`` and ``blend`` only).
+        prior_from: earlier studies whose best trials become a prior (likewise).
 
     Raises:
         SpecError: as for :func:`build_sampler`.
@@ -78,8 +97,16 @@ def make_sampler(
             space = space_from_overrides(["opt=choice(adam, sgd)", "layers=range(1,4)"])
             grid = make_sampler(SamplerSpec(name="grid"), space=space, seed=0)
     """
-    if sampler.name in ("llm", "blend"):
-        return _llm_sampler(sampler, space=space, seed=seed, where=where)
+    if sampler.name in PRIOR_SAMPLERS:
+        priors: dict[str, Any] = {}
+        if prior:
+            priors["prior"] = dict(prior)
+        if prior_from:
+            priors["prior_from"] = list(prior_from)
+        return _llm_sampler(sampler, space=space, seed=seed, where=where, priors=priors)
+    if prior or prior_from:
+        raise SpecError(f"{where}: sampler: the {sampler.name} sampler cannot use a prior; use "
+                        "sampler: blend (with model: null for no language model)")
     if sampler.name == "grid":
         return _grid_sampler(sampler, space=space, seed=seed, where=where)
     return _optuna_sampler(sampler, seed=seed, where=where, field="sampler")
@@ -118,7 +145,8 @@ def _grid_sampler(
 
 
 def _llm_sampler(
-    spec: SamplerSpec, *, space: SearchSpace, seed: int | None, where: str
+    spec: SamplerSpec, *, space: SearchSpace, seed: int | None, where: str,
+    priors: dict[str, Any],
 ) -> optuna.samplers.BaseSampler:
     # Imported here so the runner loads (and classic samplers work) without it.
     from tunepilot.samplers import LLMSampler
@@ -141,7 +169,7 @@ def _llm_sampler(
             fallback_spec, seed=seed, where=where, field="sampler.fallback"
         )
     sampler = _construct(
-        LLMSampler, dict(options, search_space=space, seed=seed, mode=spec.name),
+        LLMSampler, dict(options, search_space=space, seed=seed, mode=spec.name, **priors),
         where=where, field="sampler",
     )
     # The backend is built lazily, at the first trial; building it now turns a missing
@@ -175,6 +203,9 @@ def _check_options(
     for key in options:
         if key == "seed":
             raise SpecError(f"{where}: {field}.seed: set 'seed' at the top level of the spec")
+        if key in _WRITTEN_ELSEWHERE and name in PRIOR_SAMPLERS:
+            raise SpecError(f"{where}: {field}.{key}: not a sampler option; "
+                            f"{_WRITTEN_ELSEWHERE[key]}")
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             advice = f"did you mean {close[0]!r}? " if close else ""

@@ -11,13 +11,15 @@ budget::
     sampler: {name: llm, model: local, description: An SVR on the diabetes data set ...}
     pruner: {name: median, n_warmup_steps: 3}
     parameters:
-      C: {type: float, low: 1e-2, high: 1e5, log: true}
+      C: {type: float, low: 1e-2, high: 1e5, log: true, prior: 10, confidence: low}
       kernel: choice(rbf, linear)        # Hydra's override grammar
 
 The objective is ``module:function`` or a command line, ``{command: python
 train.py}``, whose metrics come back as the last JSON line it prints or in a metrics
 file. Files with several studies, ``${oc.env:VAR}`` interpolation and error messages
-with line numbers are the business of :mod:`tunepilot.runner._specfile`.
+with line numbers are the business of :mod:`tunepilot.runner._specfile`; priors
+(``prior:`` on a parameter, ``prior_from:`` earlier studies) that of
+:mod:`tunepilot.runner._priors`.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from tunepilot.exceptions import SpecError
 from tunepilot.runner._parameters import parse_parameters
-from tunepilot.space import SearchSpace
+from tunepilot.runner._priors import PriorSource, take_priors
+from tunepilot.space import Belief, SearchSpace
 
 SamplerName = Literal["llm", "blend", "tpe", "gp", "cmaes", "random", "grid", "qmc", "nsga2"]
 """Samplers a spec can name: tunepilot's LLMSampler (``llm``, ``blend``) or one of Optuna's."""
@@ -82,6 +85,8 @@ HINTS = {
     "metric": "the key of the objective's result to optimize, e.g. val_loss",
     "seed": "a whole number, e.g. 0",
     "storage": "an SQLAlchemy URL such as sqlite:///tunepilot.db",
+    "prior_from": "an earlier study's name, {study: NAME, storage: URL, top_k: 5}, or a list "
+    "of these",
 }
 
 
@@ -224,8 +229,23 @@ class StudySpec(BaseModel):
     metric: str | list[str] | None = None
     storage: str = Field(default="sqlite:///tunepilot.db", min_length=1)
     seed: int | None = Field(default=None, strict=True)
+    priors: dict[str, Belief] = Field(default_factory=dict)
+    prior_from: list[PriorSource] = Field(default_factory=list)
 
     _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_priors(cls, data: Any) -> Any:
+        # The beliefs written on parameters ('prior:', 'confidence:') go to 'priors'.
+        return take_priors(data)
+
+    @field_validator("prior_from", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, (str, Mapping)) else value
 
     @field_validator("objective")
     @classmethod
@@ -260,6 +280,10 @@ class StudySpec(BaseModel):
             raise _field_error(
                 "sampler", f"the {self.sampler.name} sampler tunes one objective; use tpe, "
                 "nsga2, random or qmc for several directions")
+        for source in self.prior_from:
+            if source.study == self.name and source.storage in (None, self.storage):
+                raise _field_error("prior_from", f"study {self.name!r} cannot start from "
+                                                 "itself; name an earlier study")
         return self
 
     @property
@@ -358,7 +382,8 @@ def error_location(error: ErrorDetails) -> tuple[int | str, ...]:
         loc = loc[:1] + loc[2:]
     context = error.get("ctx") or {}
     if error["type"] == "spec_field" and "field" in context:
-        loc = (*loc, str(context["field"]))
+        field = context["field"]
+        loc = (*loc, *field) if isinstance(field, tuple) else (*loc, str(field))
     return loc
 
 
@@ -400,6 +425,7 @@ def _format_error(
 def _allowed_fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     nested: dict[str, type[BaseModel]] = {
         "sampler": SamplerSpec, "pruner": PrunerSpec, "objective": CommandSpec,
+        "prior_from": PriorSource,
     }
     if len(loc) > 1 and loc[0] in nested and model is StudySpec:
         return sorted(nested[str(loc[0])].model_fields)
