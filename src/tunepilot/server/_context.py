@@ -12,11 +12,11 @@ from typing import Any
 
 import optuna
 
-from tunepilot.exceptions import SearchSpaceError
+from tunepilot.exceptions import NotFoundError, SearchSpaceError
 from tunepilot.server._locks import SweepLocks
 from tunepilot.server._samplers import build_sweep_sampler
 from tunepilot.server._settings import Settings
-from tunepilot.server.db import Database, check_database, make_storage
+from tunepilot.server.db import Database, check_database, make_storage, repository
 from tunepilot.server.db._models import utcnow
 from tunepilot.space import SweepConfig
 
@@ -89,13 +89,53 @@ class ServerContext:
         if cached is not None:
             return cached
         config = parse_config(raw_config)
-        sampler = build_sweep_sampler(config) if config.method != "grid" else None
+        sampler = (build_sweep_sampler(config, prior_studies=self.prior_studies(config))
+                   if config.method != "grid" else None)
         # Loaded once and kept for suggest and tell: always through the writing storage.
         study = optuna.load_study(
             study_name=study_name, storage=self.sweep_storage or self.storage, sampler=sampler
         )
         with self._guard:
             return self._studies.setdefault(sweep_id, (study, config))
+
+    def prior_studies(self, config: SweepConfig, *, check: bool = False) -> list[str]:
+        """The Optuna studies of the sweeps ``config.prior_from`` names.
+
+        Args:
+            config: the sweep config.
+            check: also check that each can give a prior now: it has a finished run
+                that shares parameters with ``config``.
+
+        Raises:
+            SearchSpaceError: no sweep has one of those ids, or (``check``) one cannot
+                give a prior; the message names ``prior_from`` and the sweep.
+        """
+        if not config.prior_from:
+            return []
+        names = []
+        with self.db.session() as session:
+            for sweep_id in config.prior_from:
+                try:
+                    names.append(repository.get_sweep(session, sweep_id).study_name)
+                except NotFoundError:
+                    raise SearchSpaceError(
+                        f"prior_from: no sweep {sweep_id!r} on this server; give the id of an "
+                        "earlier sweep (GET /api/v1/sweeps lists them)"
+                    ) from None
+        if check:
+            from tunepilot.samplers import StudyRef
+            from tunepilot.samplers._sources import best_configs
+
+            space = config.space.search_space()
+            for sweep_id, name in zip(config.prior_from, names, strict=True):
+                try:
+                    best_configs(StudyRef(name), space, self.sweep_storage or self.storage)
+                except SearchSpaceError as exc:
+                    reason = str(exc).removeprefix("prior_from: ").replace(repr(name), "it")
+                    raise SearchSpaceError(
+                        f"prior_from: sweep {sweep_id!r} cannot give a prior: {reason}"
+                    ) from None
+        return names
 
     def computed(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()``, or its answer kept from an earlier call with the same ``key``.

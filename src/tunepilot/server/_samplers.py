@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -21,16 +21,30 @@ _OPTUNA: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
 }
 #: Arguments set by the server itself, or Python objects JSON cannot express.
 _NOT_OPTIONS = frozenset({"self", "seed", "search_space", "independent_sampler",
-                          "constraints_func", "gamma", "weights", "source_trials", "fallback"})
+                          "constraints_func", "gamma", "weights", "source_trials", "fallback",
+                          "prior", "prior_from"})
+#: Where a config writes what these sampler arguments take instead.
+_WRITTEN_ELSEWHERE = {
+    "prior": "write a parameter's prior on the parameter: parameters.NAME.prior",
+    "prior_from": "write prior_from at the top level of the config, with earlier sweeps' ids",
+}
 
 
-def build_sweep_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
+def build_sweep_sampler(
+    config: SweepConfig, *, prior_studies: Sequence[str] = ()
+) -> optuna.samplers.BaseSampler:
     """The Optuna sampler for a sweep's method and its ``sampler`` options.
 
     ``random`` is Optuna's RandomSampler; ``bayes`` is TPE unless the options name
     another Optuna sampler (``sampler: {name: gp}``); ``llm`` is
     :class:`tunepilot.LLMSampler` over the sweep's internal space and ``blend`` the
-    same in blend mode. ``seed`` may be given among the options.
+    same in blend mode, with the parameters' priors. ``seed`` may be given among the
+    options.
+
+    Args:
+        config: the sweep config.
+        prior_studies: the Optuna studies of the sweeps ``config.prior_from`` names, in
+            the server's storage; their best trials become a prior.
 
     Raises:
         SpecError: an option is unknown or invalid; the message names it.
@@ -44,6 +58,14 @@ def build_sweep_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
 
         options.setdefault("mode", config.method)  # LLMSampler's modes are llm and blend
         _check("llm", LLMSampler, options)
+        beliefs = config.beliefs
+        if beliefs:
+            options["prior"] = beliefs
+        if prior_studies:
+            from tunepilot.samplers import StudyRef
+
+            # No storage: the sweep's own, where every sweep of this server keeps its study.
+            options["prior_from"] = [StudyRef(name) for name in prior_studies]
         return _construct(LLMSampler, dict(
             options, search_space=config.space.search_space(), seed=seed
         ))
@@ -60,6 +82,8 @@ def _check(name: str, factory: Callable[..., Any], options: dict[str, Any]) -> N
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in _NOT_OPTIONS
     )
     for key in options:
+        if key in _WRITTEN_ELSEWHERE:
+            raise SpecError(f"sampler.{key}: not a sampler option here; {_WRITTEN_ELSEWHERE[key]}")
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""

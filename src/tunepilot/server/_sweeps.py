@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from tunepilot.exceptions import ConflictError, TunepilotError
 from tunepilot.server._context import ServerContext, parse_config
+from tunepilot.server._limits import check_config_size
 from tunepilot.server._samplers import build_sweep_sampler
 from tunepilot.server.db import MetricRow, Project, Run, Sweep, repository
 from tunepilot.server.db._models import utcnow
@@ -68,17 +69,20 @@ class SweepService:
         answer it lost gets the sweep the first request made instead of a second one.
 
         Raises:
-            SearchSpaceError: the config is invalid.
+            SearchSpaceError: the config is invalid, or larger than the settings allow.
             SpecError: the sampler options are invalid.
             ConflictError: ``request_id`` already made a sweep of another config.
         """
+        check_config_size(config, self.ctx.settings)
         if request_id is not None:
             earlier = self._created_by(request_id, config, project)
             if earlier is not None:
                 return earlier
         parsed = parse_config(config)
         if parsed.method != "grid":
-            build_sweep_sampler(parsed)  # bad sampler options fail now, not at the first run
+            # Bad sampler options and unknown prior_from sweeps fail now, not at the first run.
+            prior_studies = self.ctx.prior_studies(parsed, check=True)
+            build_sweep_sampler(parsed, prior_studies=prior_studies)
         sweep_id = new_id()
         study_name = f"tunepilot-sweep-{sweep_id}"
         study = optuna.create_study(
