@@ -7,6 +7,7 @@ splits its data 80/20 with a fixed seed and scores the mean 5-fold CV on the 80%
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from functools import cache
@@ -49,6 +50,72 @@ SPACES = {
         FloatParam("momentum", 0.001, 0.999),
     ]),
 }
+#: Columns of each dataset (a test checks them against the data).
+N_FEATURES = {"breast_cancer": 30, "digits": 64, "wine": 13, "iris": 4, "diabetes": 10}
+
+
+def library_default(model: str, dataset: str) -> dict[str, Any]:
+    """scikit-learn's default configuration of ``model`` on ``dataset``, clipped into its space.
+
+    The configuration a user who tunes nothing gets, from the estimators' documented
+    defaults (scikit-learn 1.x; ``tests/benchmarks/test_hpo_defaults.py`` reads them
+    back from the installed version). Where a default lies outside the space, or is not
+    a number of the space's kind, the comment says what it became. Sizes in rows are
+    those of the 5-fold CV's training folds: iris 96, wine 113-114, diabetes 282-283,
+    breast cancer 364, digits 1149-1150.
+    """
+    regression = dataset == "diabetes"
+    if model in ("DT", "RF"):
+        if model == "RF" and not regression:
+            # RandomForestClassifier: max_features="sqrt", int(sqrt(n)) features; the
+            # fraction 1/sqrt(n) gives the same count (int(f * n) features).
+            max_features = 1 / math.sqrt(N_FEATURES[dataset])
+        else:
+            # DecisionTree*: None, RandomForestRegressor: 1.0, both every feature. The
+            # space stops at 0.99, which is one feature fewer on every dataset here.
+            max_features = 0.99
+        return {
+            # None (grow until the leaves are pure): the space's deepest, 15.
+            "max_depth": 15,
+            "max_features": max_features,
+            "min_impurity_decrease": 0.0,
+            # 1 row, a count; the space is a fraction f of the rows (ceil(f * rows)). Its
+            # smallest, 0.01, is 1 row on iris and 2-12 rows on the others.
+            "min_samples_leaf": 0.01,
+            # 2 rows, a count; a fraction f is max(2, ceil(f * rows)). The space's smallest,
+            # 0.01, is 2 rows on iris and wine, 3-12 rows on the others.
+            "min_samples_split": 0.01,
+            # 0.0, below the space: its smallest, 0.01 (a leaf holds 1% of the rows' weight,
+            # about what min_samples_leaf=0.01 already asks).
+            "min_weight_fraction_leaf": 0.01,
+        }
+    if model == "SVM":
+        return {
+            # C=1.0 is the space's smallest; tol=1e-3 lies inside it.
+            "C": 1.0,
+            # gamma="scale" is 1 / (n_features * Var(X)): with standardised features
+            # 0.016-0.25 on these datasets, above the space's [1e-4, 1e-3] everywhere, so
+            # its largest, 1e-3.
+            "gamma": 1e-3,
+            "tol": 1e-3,
+        }
+    if model == "ADA":
+        # AdaBoostClassifier and AdaBoostRegressor: both inside the space.
+        return {"n_estimators": 50, "learning_rate": 1.0}
+    return {
+        # (100,): one hidden layer of 100, inside the space.
+        "hidden_layer_sizes": 100,
+        "alpha": 1e-4,
+        # "auto" is min(200, rows), and a number above the rows is cut to the rows (with a
+        # warning), so 200 is "auto" exactly on every dataset.
+        "batch_size": 200,
+        "learning_rate_init": 1e-3,
+        # Unused with the default learning_rate="constant", but a parameter of the space.
+        "power_t": 0.5,
+        "momentum": 0.9,
+    }
+
+
 _MODEL_WORDS = {
     "DT": "a decision tree",
     "RF": "a random forest of 10 trees",
@@ -136,5 +203,6 @@ def bayesmark_tasks() -> list[Task]:
             tasks.append(Task(
                 f"{model}-{dataset}", "bayesmark", SPACES[model], _objective(model, dataset),
                 "minimize" if regression else "maximize", description,
+                library_default(model, dataset),
             ))
     return tasks

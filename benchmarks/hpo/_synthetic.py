@@ -47,17 +47,22 @@ def ackley(x: np.ndarray) -> float:
 def _task(name: str, fn: Callable[[np.ndarray], float], bounds: Sequence[tuple[float, float]],
           shift: Sequence[float] | None, what: str) -> Task:
     names = [f"x{i}" for i in range(len(bounds))]
-    space = SearchSpace([FloatParam(n, lo, hi) for n, (lo, hi) in zip(names, bounds)])
+    params = [FloatParam(n, lo, hi) for n, (lo, hi) in zip(names, bounds)]
+    space = SearchSpace(tuple(params))
     offset = np.zeros(len(bounds)) if shift is None else np.asarray(shift, dtype=float)
 
     def objective(config: dict[str, Any]) -> float:
         return fn(np.array([config[n] for n in names], dtype=float) - offset)
 
+    # No library has a default here: the centre of the box stands in for one (each
+    # parameter's midpoint in its own scale). It is plain Ackley's optimum (0) and 1 from
+    # plain Rosenbrock's in each coordinate; the shifted variants move both away from it.
+    centre = {p.name: p.from_unit(0.5) for p in params}
     description = (
         f"Minimise a black-box function of {len(bounds)} real inputs ({what}). "
         "Each evaluation is cheap but the budget is small, so choose points that are informative."
     )
-    return Task(name, "synthetic", space, objective, "minimize", description)
+    return Task(name, "synthetic", space, objective, "minimize", description, centre)
 
 
 def synthetic_tasks() -> list[Task]:
