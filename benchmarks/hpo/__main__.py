@@ -359,8 +359,9 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
         missing_samplers = set(only) - {r["sampler"] for r in results}
         if missing_samplers:
             sys.exit(f"no results for {sorted(missing_samplers)} in {', '.join(paths)}")
-        # Normalized regret needs random search's runs: they are scored, if not shown.
-        scored = set(only) | {"random"}
+        # Normalized regret needs random search's runs, and --paired its base's: they are
+        # scored, if not shown.
+        scored = set(only) | {"random"} | ({base} if base else set())
         left_out = sorted({r["sampler"] for r in results} - scored)
         if left_out:  # f_opt is the best value in the runs scored, so it can differ from the whole file's
             print(f"the runs of {', '.join(left_out)} are left out, also of the best value ever seen "
@@ -505,7 +506,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="default random,tpe,blend; with --resume: run only these, adding new "
                         "ones to the file; with --report: score only these")
     parser.add_argument("--tasks", type=lambda s: s.split(","), default=None)
-    parser.add_argument("--budget", type=int, default=30)
+    parser.add_argument("--budget", type=int, default=30,
+                        help="trials per run (default 30); --report shows 10, 20, 30 and 50 trials "
+                        "where the runs reach them, and their last trial")
     parser.add_argument("--seeds", type=seed_list, default=None, metavar="N|A-B",
                         help="seeds 0..N-1 (default 5), or A..B; with --resume: add these seeds to the "
                         "file; with --report: score only these seeds")

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-BUDGETS = (10, 20, 30)
+#: The budgets a report shows where the runs reach them (50: the synthetic suite's long runs).
+BUDGETS = (10, 20, 30, 50)
+
+
+def checkpoints(trials: int, budgets: Sequence[int] = BUDGETS) -> list[int]:
+    """The budgets a report shows for runs of ``trials`` trials: those of ``budgets`` they
+    reach, and ``trials`` itself (a run's last trial is always shown, a smoke run's too)."""
+    return [b for b in budgets if b < trials] + [trials]
 
 
 def _best_so_far(values: Sequence[float], sign: float) -> np.ndarray:
@@ -113,10 +120,8 @@ def summary(curves: dict[str, dict[int, np.ndarray]], budgets: Sequence[int] = B
     for sampler, seeds in curves.items():
         stacked = np.stack(list(seeds.values()))
         out[sampler] = {}
-        # A short smoke run still gets a column: its final budget.
-        for b in [b for b in budgets if b <= stacked.shape[1]] or [stacked.shape[1]]:
-            if b <= stacked.shape[1]:
-                out[sampler][b] = _mean_se(stacked[:, b - 1])
+        for b in checkpoints(stacked.shape[1], budgets):
+            out[sampler][b] = _mean_se(stacked[:, b - 1])
     return out
 
 
@@ -142,7 +147,7 @@ def paired(
             continue
         diffs = np.stack([seeds[seed] - curves[base][seed] for seed in shared])
         out[sampler] = {}
-        for b in [b for b in budgets if b <= diffs.shape[1]] or [diffs.shape[1]]:
+        for b in checkpoints(diffs.shape[1], budgets):
             col = diffs[:, b - 1]
             out[sampler][b] = (*_mean_se(col), int((col < 0).sum()), len(col))
     return out

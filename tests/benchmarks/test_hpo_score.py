@@ -8,12 +8,14 @@ import pytest
 
 from benchmarks.hpo._score import (
     best_value_table,
+    checkpoints,
     markdown_table,
     paired,
     paired_table,
     regret_curves,
     run_differences,
     runs_table,
+    summary,
     task_regrets,
     task_table,
 )
@@ -117,3 +119,18 @@ def test_run_differences_say_which_runs_make_the_mean() -> None:
     assert sum(r[1] for r in runs["blend"]) == pytest.approx(mean)
     row = runs_table(runs, "tpe", {"tpe": "TPE"}, top=1).splitlines()[2]
     assert row == "| blend | 25% / 50% / 25% | +0.000 | a seed 1 +1.00 (+0.250 of +0.200) |"
+
+
+def test_reports_show_10_20_30_and_50_trials_where_the_runs_reach_them_and_their_last() -> None:
+    assert checkpoints(50) == [10, 20, 30, 50]
+    assert checkpoints(30) == [10, 20, 30]
+    assert checkpoints(40) == [10, 20, 30, 40]
+    assert checkpoints(5) == [5]
+    # A synthetic run of 50 trials: every column, in the regret table and the paired one.
+    results = [run("a", sampler, seed, [float(seed + i) for i in range(50)], "minimize")
+               for sampler in ("random", "gp") for seed in (0, 1)]
+    curves = regret_curves(results, {"a": -1.0})
+    assert list(summary(curves)["gp"]) == [10, 20, 30, 50]
+    assert list(paired(curves, "random")["gp"]) == [10, 20, 30, 50]
+    assert markdown_table(summary(curves), {}).splitlines()[0] == (
+        "| sampler | regret @10 | regret @20 | regret @30 | regret @50 |")
