@@ -106,7 +106,7 @@ def _stop_when_running(server: SweepServer, sweep_id: str) -> None:
         running = [r for r in _runs(server, sweep_id) if r["state"] == "running"]
         if running:
             time.sleep(1.0)
-            httpx.post(f"{server.url}/api/v1/runs/{running[0]['id']}/stop")
+            httpx.post(f"{server.url}/api/v1/runs/{running[0]['id']}/stop", json={})
             return
         time.sleep(0.1)
 

@@ -120,3 +120,16 @@ def test_nothing_to_sweep_is_named(tmp_path: Path) -> None:
     done = sweep(tmp_path, "x=1")
     assert done.returncode != 0
     assert "hydra.sweeper.params: no parameter to sweep" in done.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["hydra.sweeper.priors={x: 5}"],
+     "hydra.sweeper.priors.x: prior 5 is outside the parameter's range (float in [-2, 2])"),
+    (["hydra.sweeper.prior_from=nope"], "hydra.sweeper: prior_from: no study named 'nope'"),
+])
+def test_a_bad_prior_is_named(tmp_path: Path, args: list[str], message: str) -> None:
+    optuna.create_study(study_name="other", storage=db(tmp_path))
+    done = sweep(tmp_path, "hydra.sweeper.sampler={name: blend, model: null}",
+                 "x=interval(-2, 2)", *args)
+    assert done.returncode != 0
+    assert message in done.stderr

@@ -22,6 +22,9 @@ from pydantic import SecretStr
 from tunepilot.server import Settings, create_app, upgrade_database
 
 API = "/api/v1/online"
+#: As the SDK talks: to 127.0.0.1 (the server refuses names not its own), writes as JSON.
+LOCAL: dict[str, Any] = {"base_url": "http://127.0.0.1",
+                         "headers": {"Content-Type": "application/json"}}
 WORLD = {
     "models": {"big": {"input_per_mtok": 10.0, "output_per_mtok": 30.0},
                "small": {"input_per_mtok": 0.3, "output_per_mtok": 1.2}},
@@ -49,7 +52,7 @@ def client(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.setenv("TUNEPILOT_ONLINE_CONFIG", str(config))
     # Steps are driven by the tests, at the times they choose.
     monkeypatch.setenv("TUNEPILOT_ONLINE_STEP_INTERVAL", "3600")
-    with TestClient(create_app(Settings(db=db_url, reaper=False))) as test_client:
+    with TestClient(create_app(Settings(db=db_url, reaper=False)), **LOCAL) as test_client:
         yield test_client
 
 
@@ -208,7 +211,7 @@ def test_otlp_traces_in_protobuf_and_json(client: TestClient) -> None:
 
 def test_with_a_token_the_online_routes_need_it(db_url: str) -> None:
     settings = Settings(db=db_url, reaper=False, token=SecretStr("online-secret"))
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), **LOCAL) as client:
         assert client.post(f"{API}/events", json=[]).status_code == 401
         assert client.post("/v1/traces", json={}).status_code == 401
         assert client.get(f"{API}/stats").status_code == 401
@@ -238,10 +241,10 @@ def test_apps_and_decisions_survive_a_server_restart(
     monkeypatch.setenv("TUNEPILOT_ONLINE_STEP_INTERVAL", "3600")
     new = {"name": "search", "baseline": "a",
            "variants": [{"id": "a", "model": "big"}, {"id": "b", "model": "small"}]}
-    with TestClient(create_app(Settings(db=db_url, reaper=False))) as client:
+    with TestClient(create_app(Settings(db=db_url, reaper=False)), **LOCAL) as client:
         assert client.post(f"{API}/apps", json=new).status_code == 201
         client.post(f"{API}/apps/search/rollout/pause")
-    with TestClient(create_app(Settings(db=db_url, reaper=False))) as client:
+    with TestClient(create_app(Settings(db=db_url, reaper=False)), **LOCAL) as client:
         assert [a["name"] for a in client.get(f"{API}/apps").json()] == ["search"]
         assert [d["kind"] for d in client.get(f"{API}/apps/search/decisions").json()] == ["pause"]
         assert client.get(f"{API}/apps/search").json()["windows"]["paused"] is True

@@ -177,7 +177,8 @@ def test_the_server_consumes_the_stream_named_in_its_settings(
     now = time.time()
     for i in range(20):
         client.xadd(key, {"event": orjson.dumps({**event(i), "timestamp": now})})
-    with TestClient(create_app(Settings(db=db, reaper=False))) as api:
+    with TestClient(create_app(Settings(db=db, reaper=False)), base_url="http://127.0.0.1",
+                    headers={"Content-Type": "application/json"}) as api:
         deadline = time.monotonic() + 10
         while api.get("/api/v1/online/stats").json()["events"]["accepted"] < 20:
             assert time.monotonic() < deadline, api.get("/api/v1/online/stats").json()

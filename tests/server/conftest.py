@@ -15,6 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 POSTGRES_ENV = "TUNEPILOT_TEST_POSTGRES_URL"
+#: The server answers only to its own names (localhost, IP addresses), not "testserver".
+LOCAL = "http://127.0.0.1"
+#: The server refuses writes that are not JSON, bodyless ones included.
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +61,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
 
 @pytest.fixture
 def client(db_url: str) -> Iterator[TestClient]:
+    """A client of the API as the SDK is one: to 127.0.0.1, every write declared JSON."""
     from tunepilot.server import Settings, create_app
 
-    with TestClient(create_app(Settings(db=db_url, reaper=False))) as test_client:
+    with TestClient(create_app(Settings(db=db_url, reaper=False)), base_url=LOCAL,
+                    headers=JSON) as test_client:
         yield test_client

@@ -61,7 +61,7 @@ def _logged_runs(url: str, runs: int, logs: list[tuple[int, list[dict[str, Any]]
     from fastapi.testclient import TestClient
 
     upgrade_database(url)
-    with TestClient(create_app(Settings(db=url))) as client:
+    with TestClient(create_app(Settings(db=url)), base_url="http://127.0.0.1") as client:
         config = {"method": "random", "metric": {"name": "loss"},
                   "parameters": {"x": {"min": 0.0, "max": 1.0}}}
         sweep_id = client.post("/api/v1/sweeps", json={"config": config}).json()["id"]

@@ -128,10 +128,10 @@ def test_kill_9_of_the_only_agent(db_url: str) -> None:
         print(f"the lost run was failed {noticed:.2f} s after kill -9")  # shown with -s
         assert noticed <= 3 * interval, f"failed {noticed:.2f} s after kill -9"
 
-        retry = httpx.post(f"{api}/sweeps/{sid}/suggest").json()
+        retry = httpx.post(f"{api}/sweeps/{sid}/suggest", json={}).json()
         assert retry["config"] == lost["config"] and retry["attempt"] == 2
         httpx.post(f"{api}/runs/{retry['run_id']}/finish", json={"summary": {"loss": 0.1}})
-        after = httpx.post(f"{api}/sweeps/{sid}/suggest").json()
+        after = httpx.post(f"{api}/sweeps/{sid}/suggest", json={}).json()
         assert after["attempt"] == 1 and after["config"] != lost["config"]
         runs = httpx.get(f"{api}/sweeps/{sid}/runs").json()["items"]
         same = [r for r in runs if r["config"] == lost["config"]]

@@ -54,7 +54,9 @@ def fuzz(url: str) -> dict[str, int]:
     app = create_app(Settings(db=url, reaper=False))
     counts: dict[str, int] = {}
     errors: list[str] = []
-    with TestClient(app) as client:  # runs the lifespan: shutdown closes the database
+    # Entering the client runs the lifespan: shutdown closes the database.
+    with TestClient(app, base_url="http://127.0.0.1",
+                    headers={"Content-Type": "application/json"}) as client:
         real = Real(client)
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]

@@ -114,6 +114,8 @@ def call_server(method: str, path: str, *, url: str | None = None, params: dict[
     base = (url or os.environ.get("TUNEPILOT_URL") or "http://127.0.0.1:8000").rstrip("/")
     token = os.environ.get("TUNEPILOT_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if method != "GET":
+        headers["Content-Type"] = "application/json"  # the server refuses writes of other types
     try:
         response = httpx.request(method, f"{base}{PREFIX}{path}", params=params, headers=headers,
                                  timeout=30)

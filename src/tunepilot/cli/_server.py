@@ -1,7 +1,8 @@
-"""``tunepilot server``, ``tunepilot db upgrade`` and ``tunepilot token create``."""
+"""``tunepilot server``, ``tunepilot db upgrade`` and ``tunepilot token create|list|revoke``."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -26,10 +27,19 @@ def _fail(message: str) -> typer.Exit:
 
 def _settings(**given: Any) -> Any:
     try:
+        from pydantic import ValidationError
+
         from tunepilot.server import Settings
     except ImportError as exc:
         raise _fail(str(exc)) from None
-    return Settings(**{k: v for k, v in given.items() if v is not None})
+    try:
+        return Settings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        # One line per problem, without pydantic's links and the input (it may be a secret).
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: "
+            f"{str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors())
+        raise _fail(problems) from None
 
 
 def serve(settings: Any, *, migrate: bool = False, log_level: str = "warning") -> None:
@@ -120,3 +130,48 @@ def token_create(
     except TunepilotError as exc:
         raise _fail(str(exc)) from None
     typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the stored tokens: id, name, creation time and fingerprint (never the token)."""
+    settings = _settings(db=db)
+    from tunepilot.server.db import check_database, list_tokens
+
+    try:
+        check_database(settings.db_url)
+        tokens = list_tokens(settings.db_url)
+    except TunepilotError as exc:
+        raise _fail(str(exc)) from None
+    rows = [{"id": t.id, "name": t.name, "created_at": t.created_at.isoformat(timespec="seconds"),
+             "fingerprint": t.fingerprint} for t in tokens]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    if not rows:
+        _err.print("no tokens stored; make one with 'tunepilot token create'")
+        return
+    for row in rows:
+        typer.echo(f"{row['id']}\t{row['name']}\t{row['created_at']}\t{row['fingerprint']}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    which: Annotated[str, typer.Argument(metavar="ID_OR_NAME",
+                                         help="A token's id, or a name (all tokens of it).")],
+    db: DbOption = None,
+) -> None:
+    """Delete a token: the server refuses it within seconds and ends its dashboard sessions."""
+    settings = _settings(db=db)
+    from tunepilot.server.db import check_database, revoke_token
+
+    try:
+        check_database(settings.db_url)
+        revoked = revoke_token(settings.db_url, which)
+    except TunepilotError as exc:
+        raise _fail(str(exc)) from None
+    for token in revoked:
+        typer.echo(f"revoked token {token.id} ({token.name}, {token.fingerprint})")

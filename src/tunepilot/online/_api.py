@@ -19,13 +19,24 @@ from fastapi.responses import JSONResponse
 from tunepilot.exceptions import ConflictError
 from tunepilot.online._collector import BatchResult
 from tunepilot.online._config import AppConfig
-from tunepilot.online._otlp import decode_traces, export_traces, json_response, protobuf_response
+from tunepilot.online._otlp import (
+    IngestLimits,
+    PayloadTooLarge,
+    decode_traces,
+    export_traces,
+    json_response,
+    protobuf_response,
+)
 from tunepilot.online._service import OnlineService
 
-__all__ = ["ONLINE_PREFIX", "build_online_app", "online_router", "otlp_router"]
+__all__ = ["ONLINE_PREFIX", "OTLP_PATHS", "build_online_app", "online_router", "otlp_router"]
 
 ONLINE_PREFIX = "/api/v1/online"
+#: The paths that take protobuf bodies besides JSON.
+OTLP_PATHS = frozenset({"/v1/traces"})
 _PROTOBUF = "application/x-protobuf"
+#: Which setting raises each limit of :class:`IngestLimits`, for the 413 messages.
+_LIMIT_SETTINGS = "TUNEPILOT_MAX_DECOMPRESSED_BYTES, TUNEPILOT_MAX_BATCH_ITEMS"
 
 online_router = APIRouter(prefix=ONLINE_PREFIX, tags=["online"])
 otlp_router = APIRouter(tags=["online"])
@@ -49,6 +60,16 @@ def _ingest_limiter(request: Request) -> anyio.CapacityLimiter:
     if limiter is None:
         limiter = request.app.state.online_ingest_limiter = anyio.CapacityLimiter(1)
     return limiter
+
+
+def _limits(request: Request) -> IngestLimits:
+    limits: IngestLimits | None = getattr(request.app.state, "ingest_limits", None)
+    return limits if limits is not None else IngestLimits()
+
+
+def _too_large(message: str) -> Response:
+    return _json({"detail": f"{message} (limits: {_LIMIT_SETTINGS})", "accepted": 0,
+                  "duplicates": 0, "rejected": []}, 413)
 
 
 def _json(data: Any, status_code: int = 200) -> Response:
@@ -87,8 +108,14 @@ async def post_events(request: Request, service: ServiceDep) -> Response:
     Answers 200 with ``accepted`` and ``duplicates`` counts when every event was good;
     422 with the same counts plus ``rejected`` (index, event_id, reason, message of each
     refused event) when some were not: the good ones of the batch are taken anyway.
+    A body of more JSON objects than that many events could hold is refused (413)
+    before it is parsed.
     """
     body = await request.body()
+    limits = _limits(request)
+    if body.count(b"{") > limits.max_json_objects:
+        return _too_large(f"the body holds more than {limits.max_json_objects:,} JSON objects; "
+                          f"send at most {limits.max_items:,} events per request")
     try:
         result = await anyio.to_thread.run_sync(service.collector.submit_json, body,
                                                 limiter=_ingest_limiter(request))
@@ -262,13 +289,22 @@ async def post_traces(request: Request, service: ServiceDep) -> Response:
     protobuf = content_type.split(";")[0].strip().lower() in (_PROTOBUF, "application/protobuf")
     body = await request.body()
 
+    limits = _limits(request)
+
     def work() -> Any:
         spans = decode_traces(body, content_type=content_type,
-                              content_encoding=request.headers.get("content-encoding", ""))
+                              content_encoding=request.headers.get("content-encoding", ""),
+                              limits=limits)
         return export_traces(service.collector, spans)
 
     try:
         result = await anyio.to_thread.run_sync(work, limiter=_ingest_limiter(request))
+    except PayloadTooLarge as exc:
+        service.collector.count("otlp_too_large")
+        message = f"{exc} (limits: {_LIMIT_SETTINGS})"
+        if protobuf:
+            return _otlp_error(message, status=413)
+        return JSONResponse({"code": 8, "message": message}, status_code=413)
     except ValueError as exc:
         service.collector.count("otlp_bad_requests")
         if protobuf:
@@ -279,9 +315,10 @@ async def post_traces(request: Request, service: ServiceDep) -> Response:
     return _json(json_response(result))
 
 
-def _otlp_error(message: str) -> Response:
-    # A google.rpc.Status (code 3, INVALID_ARGUMENT), encoded by hand: two fields do not
-    # justify another dependency.
+def _otlp_error(message: str, *, status: int = 400) -> Response:
+    # A google.rpc.Status (code 3, INVALID_ARGUMENT, or 8, RESOURCE_EXHAUSTED for 413),
+    # encoded by hand: two fields do not justify another dependency.
+    code = 8 if status == 413 else 3
     text = message.encode()
     length, size = bytearray(), len(text)
     while True:
@@ -289,7 +326,8 @@ def _otlp_error(message: str) -> Response:
         size >>= 7
         if not size:
             break
-    return Response(b"\x08\x03\x12" + bytes(length) + text, status_code=400, media_type=_PROTOBUF)
+    return Response(bytes([0x08, code, 0x12]) + bytes(length) + text, status_code=status,
+                    media_type=_PROTOBUF)
 
 
 def _app_config(service: OnlineService, app: str) -> AppConfig:

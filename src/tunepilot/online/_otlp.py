@@ -41,7 +41,7 @@ are refused with a reason.
 
 from __future__ import annotations
 
-import gzip
+import itertools
 import math
 import zlib
 from collections.abc import Iterator, Mapping
@@ -50,7 +50,8 @@ from typing import Any
 
 from tunepilot.online._collector import BatchResult, Collector, Rejection
 
-__all__ = ["OtlpResult", "decode_traces", "export_traces", "json_response", "protobuf_response"]
+__all__ = ["IngestLimits", "OtlpResult", "PayloadTooLarge", "decode_traces", "export_traces",
+           "json_response", "protobuf_response"]
 
 AttributeValue = str | int | float | bool
 
@@ -78,6 +79,32 @@ class _Span:
     status_message: str = ""
 
 
+@dataclass(frozen=True)
+class IngestLimits:
+    """Bounds on the work one OTLP body or event batch may cause.
+
+    Args:
+        max_decompressed_bytes: most bytes a gzip or deflate body may inflate to.
+        max_items: most spans (or events) in one body, counted before parsing them.
+    """
+
+    max_decompressed_bytes: int = 32 * 1024 * 1024
+    max_items: int = 10_000
+
+    @property
+    def max_json_objects(self) -> int:
+        """Most ``{`` a JSON body may hold: room for each item's nested objects.
+
+        Counting braces costs one pass in C; it bounds what parsing may build before
+        the items can be counted (a brace inside a string counts too).
+        """
+        return 64 * self.max_items
+
+
+class PayloadTooLarge(ValueError):
+    """The body is within the size limit but would cause too much work (HTTP 413)."""
+
+
 @dataclass
 class OtlpResult:
     """The outcome of one export: the collector's batch result plus the skipped spans."""
@@ -97,25 +124,39 @@ class OtlpResult:
         return text + (f"; and {more} more" if more > 0 else "")
 
 
-def decode_traces(body: bytes, *, content_type: str, content_encoding: str = "") -> list[_Span]:
+def decode_traces(
+    body: bytes, *, content_type: str, content_encoding: str = "",
+    limits: IngestLimits = IngestLimits(),
+) -> list[_Span]:
     """Spans of an ``ExportTraceServiceRequest`` in OTLP/HTTP JSON or protobuf.
 
     Raises:
+        PayloadTooLarge: the body inflates past ``limits.max_decompressed_bytes`` or
+            holds more than ``limits.max_items`` spans; found before building them.
         ValueError: the body cannot be decoded (the message says why).
     """
-    body = _decompress(body, content_encoding)
+    body = _decompress(body, content_encoding, limits.max_decompressed_bytes)
     media = content_type.split(";")[0].strip().lower()
     if media == "application/json":
         import orjson
 
+        if body.count(b"{") > limits.max_json_objects:
+            raise PayloadTooLarge(
+                f"the OTLP/JSON body holds more than {limits.max_json_objects:,} objects; "
+                f"send at most {limits.max_items:,} spans per request")
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"the body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ValueError('an OTLP/JSON body is an object: {"resourceSpans": [...]}')
-        return list(_json_spans(data))
+        spans = list(itertools.islice(_json_spans(data), limits.max_items + 1))
+        if len(spans) > limits.max_items:
+            raise PayloadTooLarge(f"the body holds more than {limits.max_items:,} spans; "
+                                  "send fewer per request")
+        return spans
     if media in ("application/x-protobuf", "application/protobuf"):
+        _count_protobuf_spans(body, limits.max_items)
         return list(_protobuf_spans(body))
     raise ValueError(
         f"unsupported Content-Type {content_type!r}: send application/json or application/x-protobuf"
@@ -145,18 +186,39 @@ def export_traces(collector: Collector, spans: list[_Span]) -> OtlpResult:
     return OtlpResult(batch=batch, spans=len(spans), skipped=skipped)
 
 
-def _decompress(body: bytes, encoding: str) -> bytes:
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     encoding = encoding.strip().lower()
-    try:
-        if encoding == "gzip":
-            return gzip.decompress(body)
-        if encoding == "deflate":
-            return zlib.decompress(body)
-    except (OSError, zlib.error, EOFError) as exc:
-        raise ValueError(f"the body is not valid {encoding}: {exc}") from None
-    if encoding not in ("", "identity"):
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
         raise ValueError(f"unsupported Content-Encoding {encoding!r}: use gzip, deflate or none")
-    return body
+    # Inflated in steps that stop at the limit: a small bomb never becomes a large buffer.
+    wbits = 31 if encoding == "gzip" else 15
+    inflater = zlib.decompressobj(wbits)
+    out = bytearray()
+    try:
+        pending = body
+        while pending:
+            out += inflater.decompress(pending, limit + 1 - len(out))
+            if len(out) > limit:
+                raise PayloadTooLarge(
+                    f"the {encoding} body inflates to more than {limit:,} bytes; send less "
+                    "per request")
+            pending = inflater.unconsumed_tail
+            if inflater.eof:
+                # gzip allows several members; a second one is inflated the same way.
+                pending = inflater.unused_data
+                if pending and encoding == "gzip":
+                    inflater = zlib.decompressobj(wbits)
+                    continue
+                break
+        if not inflater.eof:
+            raise ValueError("the stream ends early")
+    except PayloadTooLarge:
+        raise
+    except (zlib.error, ValueError) as exc:
+        raise ValueError(f"the body is not valid {encoding}: {exc}") from None
+    return bytes(out)
 
 
 def _app_of(span: _Span) -> str | None:
@@ -318,6 +380,70 @@ def _json_list(value: Any) -> list[dict[str, Any]]:
 
 
 # -- OTLP/protobuf -----------------------------------------------------------------------
+
+
+def _count_protobuf_spans(body: bytes, limit: int) -> None:
+    """Refuse a body of more than ``limit`` spans from its wire format, before parsing it.
+
+    Walks only the three levels that hold spans (request -> resource_spans (1) ->
+    scope_spans (2) -> spans (2)), jumping over every other field; the walk itself is
+    bounded (a legitimate export has few fields besides its spans). Malformed bytes are
+    left for the parser to report.
+    """
+    budget = 4 * limit + 1000
+    spans = 0
+
+    def fields(start: int, end: int) -> Iterator[tuple[int, int, int]]:
+        nonlocal budget
+        at = start
+        while at < end:
+            budget -= 1
+            if budget < 0:
+                raise PayloadTooLarge(f"the OTLP body has too many fields for {limit:,} "
+                                      "spans; send fewer per request")
+            key, at = _varint(body, at)
+            number, wire = key >> 3, key & 7
+            if wire == 2:
+                size, at = _varint(body, at)
+                yield number, at, at + size
+                at += size
+            elif wire == 0:
+                _, at = _varint(body, at)
+            elif wire == 1:
+                at += 8
+            elif wire == 5:
+                at += 4
+            else:
+                return
+
+    try:
+        for number, start, end in fields(0, len(body)):
+            if number != 1:
+                continue
+            for number2, start2, end2 in fields(start, end):
+                if number2 != 2:
+                    continue
+                for number3, _, _ in fields(start2, end2):
+                    if number3 == 2:
+                        spans += 1
+                        if spans > limit:
+                            raise PayloadTooLarge(f"the body holds more than {limit:,} "
+                                                  "spans; send fewer per request")
+    except IndexError:
+        return
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+        if shift > 63:
+            raise IndexError("varint too long")
 
 
 def _protobuf_spans(body: bytes) -> Iterator[_Span]:

@@ -14,6 +14,9 @@ from tunepilot.exceptions import ClientError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 _RETRY_STATUS = frozenset({502, 503, 504})
+#: Sent on every write, with or without a body: the server refuses writes of other
+#: types, which browsers can send from any site.
+_JSON = {"Content-Type": "application/json"}
 _logger = logging.getLogger("tunepilot.sdk")
 
 
@@ -82,7 +85,8 @@ class Client:
         delay = 0.1
         while True:
             try:
-                response = self._http.request(method, path, json=json, params=params)
+                response = self._http.request(method, path, json=json, params=params,
+                                              headers=_JSON if method != "GET" else None)
             except httpx.TransportError as exc:
                 if time.monotonic() >= deadline:
                     raise ClientError(

@@ -17,9 +17,11 @@ from tunepilot.exceptions import (
     SpecError,
     TunepilotError,
 )
-from tunepilot.online._api import online_router, otlp_router
+from tunepilot.online._api import OTLP_PATHS, online_router, otlp_router
+from tunepilot.online._otlp import IngestLimits
 from tunepilot.online._service import OnlineService
-from tunepilot.server._auth import TokenAuth
+from tunepilot.server._auth import TokenAuth, lockout_for
+from tunepilot.server._guard import RequestGuard
 from tunepilot.server._context import ServerContext
 from tunepilot.server._reaper import Reaper
 from tunepilot.server._runs import RunService
@@ -36,7 +38,9 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
 
     The database must be migrated (``tunepilot db upgrade``). Every route, including
     those in ``routers`` and any mounted later, needs the bearer token once one is
-    configured, except ``/health`` and the API description.
+    configured, except ``/health`` and the API description; and every request passes
+    the checks of :class:`~tunepilot.server._guard.RequestGuard` (Host, content type,
+    body size) first.
 
     Args:
         settings: defaults to :class:`Settings` read from ``TUNEPILOT_*`` variables.
@@ -97,6 +101,12 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     app.state.tunepilot = ctx
     app.state.reaper = reaper
     app.state.online = online
+    app.state.ingest_limits = IngestLimits(
+        max_decompressed_bytes=settings.max_decompressed_bytes,
+        max_items=settings.max_batch_items,
+    )
+    lockout = lockout_for(settings)
+    app.state.lockout = lockout
     app.include_router(health_router)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(online_router)
@@ -104,10 +114,14 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     for router in routers:
         app.include_router(router)
     # The dashboard's pages take a session cookie from its login form instead of a header.
-    gate = mount_dashboard(app, settings)
+    gate = mount_dashboard(app, settings, lockout=lockout)
     _add_error_handlers(app)
     # Token lookups only read: on SQLite they must not wait for a writer's lock.
-    app.add_middleware(TokenAuth, settings=settings, database=ctx.reading().db, gate=gate)
+    app.add_middleware(TokenAuth, settings=settings, database=ctx.reading().db, gate=gate,
+                       lockout=lockout)
+    # Added last, so it runs first: a foreign Host never reaches the token check.
+    app.add_middleware(RequestGuard, settings=settings, forms=gate.handles,
+                       protobuf_paths=OTLP_PATHS)
     return app
 
 

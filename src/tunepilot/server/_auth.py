@@ -6,7 +6,8 @@ a dependency: a route is protected unless its exact path is in :data:`PUBLIC_PAT
 
 Authentication is on when ``TUNEPILOT_TOKEN`` is set or the database holds tokens
 made with ``tunepilot token create``. Tokens are compared by SHA-256 digest in
-constant time.
+constant time. Wrong tokens count against the client's address
+(:class:`~tunepilot.server._lockout.Lockout`): past the limit it gets 429.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Protocol
 import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tunepilot.server._lockout import Lockout, client_address, send_locked_out
 from tunepilot.server._settings import Settings
 from tunepilot.server.db import Database, hash_token, token_digests
 
@@ -49,6 +51,11 @@ class SessionGate(Protocol):
     ) -> None: ...
 
 
+def lockout_for(settings: Settings) -> Lockout:
+    """The failure counter that ``settings`` asks for."""
+    return Lockout(max_failures=settings.max_failed_auth, window=settings.failed_auth_window)
+
+
 class TokenAuth:
     """ASGI middleware: refuse requests without a valid bearer token (HTTP 401)."""
 
@@ -60,8 +67,10 @@ class TokenAuth:
         database: Database,
         public: Iterable[str] = PUBLIC_PATHS,
         gate: SessionGate | None = None,
+        lockout: Lockout | None = None,
     ) -> None:
         self.app = app
+        self.lockout = lockout if lockout is not None else lockout_for(settings)
         self.public = frozenset(public)
         self.gate = gate
         self._configured = (
@@ -89,9 +98,22 @@ class TokenAuth:
         if self.gate is not None and self.gate.handles(scope["path"]):
             await self.gate(scope, receive, send, self.app, digests)
             return
-        if not digests or _presented(scope, digests):
+        if not digests:
             await self.app(scope, receive, send)
             return
+        if _authorization(scope) is not None:
+            address = client_address(scope)
+            wait = self.lockout.retry_after(address)
+            if wait > 0:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                else:
+                    await send_locked_out(send, self.lockout, wait)
+                return
+            if _presented(scope, digests):
+                await self.app(scope, receive, send)
+                return
+            self.lockout.fail(address)
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
@@ -109,12 +131,20 @@ def bearer_presented(scope: Scope, digests: frozenset[str]) -> bool:
     return _presented(scope, digests)
 
 
-def _presented(scope: Scope, digests: frozenset[str]) -> bool:
+def _authorization(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                return False
-            digest = hash_token(token.strip())
-            return any(hmac.compare_digest(digest, known) for known in digests)
-    return False
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+def _presented(scope: Scope, digests: frozenset[str]) -> bool:
+    value = _authorization(scope)
+    if value is None:
+        return False
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    digest = hash_token(token.strip())
+    return any(hmac.compare_digest(digest, known) for known in digests)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tunepilot._yaml import YAML_MAX_DEPTH, YAML_MAX_NODES
 
 DEFAULT_DB = "sqlite:///tunepilot.db"
+#: Host names a loopback server answers to; any IP address is accepted too.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+#: A token for a server beyond loopback: at least this long, of this many distinct characters.
+MIN_TOKEN_LENGTH = 32
+MIN_TOKEN_DISTINCT = 10
+MiB = 1024 * 1024
 
 
 def is_loopback(host: str) -> bool:
@@ -18,6 +27,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def token_weakness(token: str) -> str | None:
+    """Why ``token`` is too weak to guard a server beyond loopback, or ``None``."""
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"it is {len(token)} characters long"
+    if len(set(token)) < MIN_TOKEN_DISTINCT:
+        return f"it repeats {len(set(token))} different characters"
+    return None
 
 
 def normalize_db_url(url: str) -> str:
@@ -34,6 +52,9 @@ class Settings(BaseSettings):
     One settings object is shared by every part mounted in the app (sweeps now, the
     dashboard and the online optimizer later). Secrets come only from the
     environment or from code, never from a file in the repository.
+
+    The limits (``max_*``) bound the work one request can cause; each refusal says
+    which variable raises it. ``SECURITY.md`` explains them.
 
     Example:
         .. code-block:: python
@@ -64,6 +85,68 @@ class Settings(BaseSettings):
     )
     reaper: bool = Field(default=True, description="Run the lost-run reaper in this process.")
     max_page_size: int = Field(default=1000, ge=1)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names requests may address, comma-separated; '*' allows any. "
+        "Always allowed: localhost, any IP address, and the bound host. A name not listed "
+        "is refused, which stops DNS rebinding.",
+    )
+    max_body_bytes: int = Field(
+        default=4 * MiB, ge=1024, description="Largest request body, in bytes (413 beyond)."
+    )
+    max_decompressed_bytes: int = Field(
+        default=32 * MiB, ge=1024,
+        description="Largest OTLP body after gzip or deflate decompression (413 beyond).",
+    )
+    max_batch_items: int = Field(
+        default=10_000, ge=1, le=10_000,
+        description="Most events or OTLP spans in one request, counted before parsing.",
+    )
+    max_form_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Largest dashboard form, in bytes."
+    )
+    max_config_bytes: int = Field(
+        default=256 * 1024, ge=1024,
+        description="Largest sweep config, as JSON, in bytes (422 beyond).",
+    )
+    max_config_leaves: int = Field(
+        default=10_000, ge=1, description="Most values (leaves) in a sweep config."
+    )
+    max_yaml_nodes: int = Field(
+        default=YAML_MAX_NODES, ge=1,
+        description="Most values a YAML document may expand to, aliases included.",
+    )
+    max_yaml_depth: int = Field(
+        default=YAML_MAX_DEPTH, ge=1, description="Deepest nesting of a YAML document."
+    )
+    max_failed_auth: int = Field(
+        default=20, ge=1,
+        description="Failed logins or bearer tokens per client address and window; beyond "
+        "it the address gets 429 until the window has passed.",
+    )
+    failed_auth_window: float = Field(
+        default=60.0, gt=0, description="Seconds over which failed attempts are counted."
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _strong_token_beyond_loopback(self) -> Settings:
+        token = self.auth_token
+        if token and not is_loopback(self.host):
+            weakness = token_weakness(token)
+            if weakness is not None:
+                raise ValueError(
+                    f"TUNEPILOT_TOKEN is too weak for a server on {self.host}: {weakness}; "
+                    f"use at least {MIN_TOKEN_LENGTH} random characters (python -c "
+                    "'import secrets; print(secrets.token_urlsafe(32))'), or a token from "
+                    "'tunepilot token create'")
+        return self
 
     @property
     def db_url(self) -> str:
@@ -79,6 +162,13 @@ class Settings(BaseSettings):
     def reaper_period(self) -> float:
         """How often the reaper looks; a lost run is failed within timeout + this."""
         return self.heartbeat_interval / 4
+
+    @property
+    def host_names(self) -> frozenset[str]:
+        """Host names (lower case, no port) requests may address, besides IP addresses."""
+        names = {*LOOPBACK_NAMES, self.host.strip("[]").lower()}
+        names.update(h.strip().strip("[]").lower() for h in self.allowed_hosts)
+        return frozenset(names)
 
     @property
     def auth_token(self) -> str | None:

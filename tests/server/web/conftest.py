@@ -9,6 +9,7 @@ skipped on a developer machine and fail in CI.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,3 +109,18 @@ def _offline_page(browser: Any, base_url: str) -> tuple[Any, Any, list[str]]:
 
     page.route("**/*", route)
     return context, page, foreign
+
+
+@pytest.fixture
+def csrf() -> Any:
+    """A function: the form token a client's dashboard pages carry (their csrf-token meta).
+
+    The client keeps the form cookie the page set, so the token works for its posts.
+    """
+    def token(client: Any, page: str = "/ui/login") -> str:
+        text = client.get(page).text
+        found = re.search(r'<meta name="csrf-token" content="([0-9a-f]+)">', text)
+        assert found, f"no form token on {page}"
+        return found.group(1)
+
+    return token

@@ -168,7 +168,7 @@ def test_a_sweep_from_yaml_to_finished_in_the_browser(
             assert badge(page) == "running"
             # Another client pauses it: the badge and the buttons follow without a reload.
             page.evaluate("window.__sameDocument = true")
-            httpx.post(f"{server.url}/api/v1/sweeps/{sweep_id}/pause").raise_for_status()
+            httpx.post(f"{server.url}/api/v1/sweeps/{sweep_id}/pause", json={}).raise_for_status()
             page.wait_for_selector("#state-badge .state-paused", timeout=15_000)
             page.wait_for_selector("#actions button[data-action=resume]")
             assert page.evaluate("window.__sameDocument") is True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import optuna
 import pytest
@@ -14,13 +15,16 @@ from tunepilot.server.db import make_storage
 from tunepilot.server.web import CSP, CSP_WEBGL
 from tunepilot.server.web._studies import list_studies
 
+LOCAL = "http://127.0.0.1"
+#: The API refuses writes that are not JSON, bodyless ones included.
+JSON = {"Content-Type": "application/json"}
 CONFIG = {"method": "random", "metric": {"name": "loss", "goal": "minimize"},
           "parameters": {"lr": {"min": 0.001, "max": 0.1}, "opt": {"values": ["adam", "sgd"]}}}
 
 
 @pytest.fixture
 def ui(db_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(db=db_url, reaper=False))) as client:
+    with TestClient(create_app(Settings(db=db_url, reaper=False)), base_url=LOCAL) as client:
         yield client
 
 
@@ -30,7 +34,7 @@ def make_sweep(client: TestClient, runs: int, **fields: object) -> tuple[str, li
     sweep_id = created.json()["id"]
     ids = []
     for i in range(runs):
-        lease = client.post(f"/api/v1/sweeps/{sweep_id}/suggest").json()
+        lease = client.post(f"/api/v1/sweeps/{sweep_id}/suggest", headers=JSON).json()
         ids.append(lease["run_id"])
         client.post(f"/api/v1/runs/{lease['run_id']}/log",
                     json={"rows": [{"metrics": {"loss": 2.0, "acc": 0.1}},
@@ -81,7 +85,7 @@ def test_the_json_behind_live_updates_and_charts(ui: TestClient) -> None:
     assert set(importance["importances"]) == {"lr", "opt"}
     metrics = ui.get(f"/ui/api/runs/{runs[0]}/metrics").json()
     assert metrics["series"]["loss"] == {"steps": [0, 1], "values": [2.0, 1.0]}
-    lease = ui.post(f"/api/v1/sweeps/{sweep_id}/suggest").json()
+    lease = ui.post(f"/api/v1/sweeps/{sweep_id}/suggest", headers=JSON).json()
     ui.post(f"/api/v1/runs/{lease['run_id']}/log", json={"rows": [
         {"metrics": {"loss": 2.0}}, {"metrics": {"loss": "NaN", "note": "diverged"}},
         {"metrics": {"loss": 1.0}}]})
@@ -107,18 +111,20 @@ def test_runs_sort_and_page(ui: TestClient, monkeypatch: pytest.MonkeyPatch) -> 
     assert "page 3 of 3 (10)" in html and html.count('data-run="') == 2
 
 
-def test_the_create_form_shows_errors_inline_and_creates(ui: TestClient) -> None:
-    bad_yaml = ui.post("/ui/sweeps/new", data={"config": "method: [", "project": "p"})
+def test_the_create_form_shows_errors_inline_and_creates(ui: TestClient, csrf: Any) -> None:
+    token = csrf(ui)
+    bad_yaml = ui.post("/ui/sweeps/new", data={"config": "method: [", "project": "p",
+                                               "csrf": token})
     assert bad_yaml.status_code == 422 and "not valid YAML" in bad_yaml.text
     assert "method: [" in bad_yaml.text  # the text is kept for fixing
-    not_a_map = ui.post("/ui/sweeps/new", data={"config": "- 1\n- 2"})
+    not_a_map = ui.post("/ui/sweeps/new", data={"config": "- 1\n- 2", "csrf": token})
     assert not_a_map.status_code == 422 and "must be a YAML mapping" in not_a_map.text
     invalid = ui.post("/ui/sweeps/new", data={
-        "config": "method: random\nparameters:\n  lr: {min: 1, max: 0.1}"})
+        "config": "method: random\nparameters:\n  lr: {min: 1, max: 0.1}", "csrf": token})
     assert invalid.status_code == 422 and "The sweep config is invalid" in invalid.text
     created = ui.post("/ui/sweeps/new", follow_redirects=False, data={
         "config": "method: grid\nparameters:\n  x: {values: [1, 2]}", "project": "forms",
-        "name": "from the form", "description": "made in a browser"})
+        "name": "from the form", "description": "made in a browser", "csrf": token})
     assert created.status_code == 303
     sweep_id = created.headers["location"].rsplit("/", 1)[1]
     sweep = ui.get(f"/api/v1/sweeps/{sweep_id}").json()
@@ -126,20 +132,21 @@ def test_the_create_form_shows_errors_inline_and_creates(ui: TestClient) -> None
         "pending", "forms", "from the form", "made in a browser")
 
 
-def test_lifecycle_buttons_and_refused_actions(ui: TestClient) -> None:
+def test_lifecycle_buttons_and_refused_actions(ui: TestClient, csrf: Any) -> None:
     sweep_id, _ = make_sweep(ui, 0, start=False)
     state = lambda: ui.get(f"/api/v1/sweeps/{sweep_id}").json()["state"]  # noqa: E731
+    token = csrf(ui, f"/ui/sweeps/{sweep_id}")
     for action, expected in [("start", "running"), ("pause", "paused"), ("resume", "running"),
                              ("finish", "finished")]:
-        answer = ui.post(f"/ui/sweeps/{sweep_id}/{action}", data={"next": "/ui/sweeps"},
-                         follow_redirects=False)
+        answer = ui.post(f"/ui/sweeps/{sweep_id}/{action}",
+                         data={"next": "/ui/sweeps", "csrf": token}, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"] == "/ui/sweeps"
         assert state() == expected
-    refused = ui.post(f"/ui/sweeps/{sweep_id}/resume", data={})
+    refused = ui.post(f"/ui/sweeps/{sweep_id}/resume", data={"csrf": token})
     assert refused.status_code == 200 and "cannot resume sweep" in refused.text
-    assert ui.post(f"/ui/sweeps/{sweep_id}/explode", data={}).status_code == 404
-    # Another site's form cannot act on a sweep.
-    forged = ui.post(f"/ui/sweeps/{sweep_id}/cancel", data={},
+    assert ui.post(f"/ui/sweeps/{sweep_id}/explode", data={"csrf": token}).status_code == 404
+    # Another site's form cannot act on a sweep, even with the token.
+    forged = ui.post(f"/ui/sweeps/{sweep_id}/cancel", data={"csrf": token},
                      headers={"Origin": "http://evil.example"})
     assert forged.status_code == 403 and state() == "finished"
 
@@ -202,7 +209,8 @@ def test_on_sqlite_reads_answer_while_another_program_holds_the_write_lock(
     # Writers give up after 4 s here: a read that waited for the lock would take that long,
     # while one that does not wait stays far below it even on a loaded machine.
     monkeypatch.setattr(_engine, "SQLITE_TIMEOUT", 4.0)
-    with TestClient(create_app(Settings(db=f"sqlite:///{path}", reaper=False))) as ui:
+    with TestClient(create_app(Settings(db=f"sqlite:///{path}", reaper=False)),
+                    base_url=LOCAL) as ui:
         sweep_id, runs = make_sweep(ui, 3)
         storage = make_storage(f"sqlite:///{path}")
         study = optuna.create_study(study_name="runner-locked", storage=storage)
@@ -228,11 +236,11 @@ def test_on_sqlite_reads_answer_while_another_program_holds_the_write_lock(
                 assert answer.status_code == 200, (path_, answer.status_code, answer.text[:200])
                 assert took < 3.0, (path_, took)  # no wait for the lock (4 s here, 60 by default)
             # A write still queues for the lock, and says so when it cannot have it.
-            refused = ui.post(f"/api/v1/sweeps/{sweep_id}/suggest")
+            refused = ui.post(f"/api/v1/sweeps/{sweep_id}/suggest", headers=JSON)
             assert refused.status_code == 503 and "locked" in refused.text, refused.text
         finally:
             writer.rollback()
             writer.close()
         # The lock released, the write goes through and the next read sees it.
-        assert ui.post(f"/api/v1/sweeps/{sweep_id}/suggest").status_code == 201
+        assert ui.post(f"/api/v1/sweeps/{sweep_id}/suggest", headers=JSON).status_code == 201
         assert ui.get(f"/ui/api/sweeps/{sweep_id}/live").json()["stats"]["total"] == 4

@@ -19,7 +19,14 @@ from tunepilot.server.db._models import (
     Sweep,
 )
 from tunepilot.server.db._online import OnlineStateStore
-from tunepilot.server.db._tokens import create_token, hash_token, token_digests
+from tunepilot.server.db._tokens import (
+    TokenInfo,
+    create_token,
+    hash_token,
+    list_tokens,
+    revoke_token,
+    token_digests,
+)
 
 __all__ = [
     "ApiToken",
@@ -32,13 +39,16 @@ __all__ = [
     "Project",
     "Run",
     "Sweep",
+    "TokenInfo",
     "check_database",
     "create_token",
     "database_revision",
     "hash_token",
     "head_revision",
+    "list_tokens",
     "make_storage",
     "repository",
+    "revoke_token",
     "token_digests",
     "upgrade_database",
 ]

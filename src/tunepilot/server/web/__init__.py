@@ -22,6 +22,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from tunepilot.server._lockout import Lockout
 from tunepilot.server._settings import Settings
 from tunepilot.server.web._api import router as _api_router
 from tunepilot.server.web._pages import router as _pages_router
@@ -30,13 +31,16 @@ from tunepilot.server.web._session import CSP, CSP_WEBGL, DashboardGate
 STATIC = Path(__file__).parent / "static"
 
 
-def mount_dashboard(app: FastAPI, settings: Settings) -> DashboardGate:
+def mount_dashboard(
+    app: FastAPI, settings: Settings, *, lockout: Lockout | None = None
+) -> DashboardGate:
     """Add the dashboard's routes and static files to ``app``; return its session gate.
 
     The gate must be given to :class:`~tunepilot.server._auth.TokenAuth` so that the
-    dashboard's paths take the session cookie.
+    dashboard's paths take the session cookie; ``lockout`` is the failure counter it
+    shares with the API's token check.
     """
-    gate = DashboardGate(settings)
+    gate = DashboardGate(settings, lockout=lockout)
     app.state.dashboard_gate = gate
     app.include_router(_api_router)
     app.include_router(_pages_router)

@@ -1,34 +1,29 @@
-"""Form bodies and the same-origin check for the dashboard's POST routes.
+"""Form bodies for the dashboard's POST routes.
 
 The forms are URL-encoded and small, so they are parsed here rather than with a
-multipart library. A POST whose ``Origin`` names another site is refused; with the
-``SameSite=Strict`` session cookie that closes cross-site request forgery.
+multipart library. Where a form may come from (its origin and form token) is
+checked before any route runs, by the gate (:mod:`tunepilot.server.web._csrf`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from fastapi import Depends, HTTPException, Request
 
-MAX_FORM_BYTES = 256 * 1024
+from tunepilot.server._guard import BodyTooLarge
 
 
 async def form_body(request: Request) -> dict[str, str]:
     """The request's URL-encoded form fields (the last value of repeated ones)."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != "null":
-        here = urlsplit(str(request.base_url))
-        there = urlsplit(origin)
-        if (there.scheme, there.netloc) != (here.scheme, here.netloc):
-            raise HTTPException(403, f"form posted from another origin ({origin})")
     body = await request.body()
     kind = request.headers.get("content-type", "")
     if body and not kind.startswith("application/x-www-form-urlencoded"):
         raise HTTPException(415, "send the form as application/x-www-form-urlencoded")
-    if len(body) > MAX_FORM_BYTES:
-        raise HTTPException(413, f"form larger than {MAX_FORM_BYTES // 1024} KiB")
+    limit: int = request.app.state.tunepilot.settings.max_form_bytes
+    if len(body) > limit:
+        raise BodyTooLarge(limit, "TUNEPILOT_MAX_FORM_BYTES")
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50,
                           strict_parsing=False)

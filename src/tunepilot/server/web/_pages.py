@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import math
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from tunepilot._yaml import load_yaml
 from tunepilot.exceptions import ConflictError, NotFoundError, SearchSpaceError, SpecError
 from tunepilot.server._sweeps import SweepService
 from tunepilot.server.api.deps import ContextDep
@@ -18,7 +19,8 @@ from tunepilot.server.db import hash_token, repository, token_digests
 from tunepilot.server.web import _sweeps as sweeps
 from tunepilot.server.web._forms import FormDep, safe_next
 from tunepilot.server.web._render import render
-from tunepilot.server.web._session import COOKIE, CSP_WEBGL, DashboardGate
+from tunepilot.server._lockout import Lockout
+from tunepilot.server.web._session import COOKIE, CSP_WEBGL, DashboardGate, session_cookie
 from tunepilot.server.web._studies import StudyView, list_studies
 
 router = APIRouter(include_in_schema=False)
@@ -88,9 +90,17 @@ def login(request: Request, form: FormDep) -> Response:
     digests = _digests(request)
     if not digests:
         return RedirectResponse(target, status_code=303)
+    lockout: Lockout = request.app.state.lockout
+    address = request.client.host if request.client else "unknown"
+    wait = lockout.retry_after(address)
+    if wait > 0:
+        refused = render("login.html", 429, auth=False, next=target, error=lockout.message(wait))
+        refused.headers["retry-after"] = str(math.ceil(wait))
+        return refused
     token = form.get("token", "").strip()
     digest = hash_token(token) if token else ""
     if not token or not any(hmac.compare_digest(digest, d) for d in digests):
+        lockout.fail(address)
         return render("login.html", 401, auth=False, next=target,
                       error="That token is not valid. Use TUNEPILOT_TOKEN or a token from "
                             "'tunepilot token create'.")
@@ -103,7 +113,9 @@ def login(request: Request, form: FormDep) -> Response:
 
 
 @router.post("/ui/logout")
-def logout(form: FormDep) -> Response:
+def logout(request: Request, form: FormDep) -> Response:
+    gate: DashboardGate = request.app.state.dashboard_gate
+    gate.revoke(session_cookie(request.scope))
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -139,10 +151,12 @@ def create_sweep(request: Request, form: FormDep, ctx: ContextDep) -> Response:
     text = form.get("config", "")
     error: str | None = None
     config: Any = None
+    settings = ctx.settings
     try:
-        config = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        error = f"The config is not valid YAML: {exc}"
+        config = load_yaml(text, source="The config", max_nodes=settings.max_yaml_nodes,
+                           max_depth=settings.max_yaml_depth) if text.strip() else None
+    except SpecError as exc:
+        error = str(exc)
     if error is None and not isinstance(config, dict):
         error = ("The config must be a YAML mapping with at least 'method' and 'parameters' "
                  "(a W&B sweep config).")

@@ -12,6 +12,8 @@ import jinja2
 import yaml
 from fastapi.responses import HTMLResponse
 
+from tunepilot.server.web._csrf import current_token
+
 
 def fmt_value(value: Any) -> str:
     """A metric value for people: 6 significant digits, ``–`` when absent."""
@@ -57,7 +59,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(value=fmt_value, seconds=fmt_seconds, yaml=to_yaml)
-    env.globals.update(query=query)
+    env.globals.update(query=query, csrf_token=current_token)
     return env
 
 

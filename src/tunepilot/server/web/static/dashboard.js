@@ -77,6 +77,11 @@
     const hidden = el("input");
     hidden.type = "hidden"; hidden.name = "next"; hidden.value = next;
     form.appendChild(hidden);
+    // The form token the server rendered into the page (see server/web/_csrf.py).
+    const csrf = el("input");
+    const meta = document.querySelector("meta[name=csrf-token]");
+    csrf.type = "hidden"; csrf.name = "csrf"; csrf.value = meta ? meta.content : "";
+    form.appendChild(csrf);
     const button = el("button", label, className);
     button.type = "submit";
     button.dataset.action = dataAction;
