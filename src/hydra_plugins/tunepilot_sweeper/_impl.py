@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -16,10 +16,11 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tunepilot.exceptions import ObjectiveError, SpecError
+from tunepilot.exceptions import ObjectiveError, SearchSpaceError, SpecError
 from tunepilot.runner import (
+    PriorSource,
     PrunerSpec,
     SamplerSpec,
     make_pruner,
@@ -29,10 +30,14 @@ from tunepilot.runner import (
     suggest,
 )
 from tunepilot.runner._command import override_text
+from tunepilot.runner._priors import PRIOR_SAMPLERS, as_study_refs, check_study_refs
 from tunepilot.runner._run import FINISHED
 from tunepilot.runner._spec import Direction, format_errors
 from tunepilot.runner._storage import open_storage
-from tunepilot.space import Param, SearchSpace, param_from_override
+from tunepilot.space import Belief, Param, SearchSpace, param_from_override, parse_beliefs
+
+if TYPE_CHECKING:
+    from tunepilot.samplers import StudyRef
 
 log = logging.getLogger(__name__)
 _WHERE = "hydra.sweeper"
@@ -54,6 +59,15 @@ class Settings(BaseModel):
     sampler: SamplerSpec = Field(default_factory=lambda: SamplerSpec(name="tpe"))
     pruner: PrunerSpec = Field(default_factory=lambda: PrunerSpec(name="none"))
     params: dict[str, str] | None = None
+    priors: dict[str, Any] | None = None
+    prior_from: list[PriorSource] = Field(default_factory=list)
+
+    @field_validator("prior_from", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, (str, dict)) else value
 
     @property
     def directions(self) -> list[Direction]:
@@ -149,15 +163,33 @@ class SweeperImpl:
         assert self.config is not None
         settings = self.settings
         url = settings.storage or f"sqlite:///{(sweep_dir / 'tunepilot.db').resolve()}"
+        prior, prior_from = self._priors(space, url)
         return optuna.create_study(
             study_name=settings.study_name or str(self.config.hydra.job.name),
             storage=open_storage(url),
             directions=settings.directions,
             sampler=make_sampler(settings.sampler, space=space, seed=settings.seed,
-                                 where=_WHERE),
+                                 where=_WHERE, prior=prior, prior_from=prior_from),
             pruner=make_pruner(settings.pruner, where=_WHERE),
             load_if_exists=True,
         )
+
+    def _priors(self, space: SearchSpace, url: str) -> tuple[dict[str, Belief], list[StudyRef]]:
+        """The beliefs in ``priors`` and the studies in ``prior_from``, checked."""
+        settings = self.settings
+        prior: dict[str, Belief] = {}
+        for name, raw in (settings.priors or {}).items():
+            try:
+                prior.update(parse_beliefs(space, {name: raw}))
+            except SearchSpaceError as exc:
+                raise SpecError(f"{_WHERE}.priors.{name}: "
+                                f"{str(exc).removeprefix(f'{name}: ')}") from None
+        if not settings.prior_from:
+            return prior, []
+        refs = as_study_refs(settings.prior_from)
+        if settings.sampler.name in PRIOR_SAMPLERS:  # make_sampler refuses the others
+            check_study_refs(refs, space, storage=url, where=_WHERE)
+        return prior, refs
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, result: JobReturn,
               n_objectives: int) -> None:

@@ -14,6 +14,9 @@ Example (a Hydra app's ``config.yaml``):
         params:
           lr: tag(log, interval(1e-4, 1e-1))
           layers: range(1,4)
+
+With ``sampler: {name: blend, model: null}``, ``priors`` (``{lr: {value: 3e-4, confidence:
+high}}``) and ``prior_from`` (earlier studies) make a prior without a language model.
 """
 
 # No "from __future__ import annotations": Hydra's plugin scan runs this module before
@@ -44,6 +47,10 @@ class TunepilotSweeperConf:
         pruner: ``none``, ``median``, ``successive-halving`` or ``hyperband``, or a
             mapping with ``name`` and options.
         params: the search space, name to Hydra sweep expression.
+        priors: beliefs about good values (``blend`` and ``llm`` only), name to a value
+            or ``{value: ..., confidence: low | medium | high}``.
+        prior_from: earlier studies whose best trials become a prior: a name (in this
+            sweep's storage), ``{study: NAME, storage: URL, top_k: 5}``, or a list.
     """
 
     _target_: str = "hydra_plugins.tunepilot_sweeper.tunepilot_sweeper.TunepilotSweeper"
@@ -58,6 +65,8 @@ class TunepilotSweeperConf:
     sampler: Any = "tpe"
     pruner: Any = "none"
     params: Optional[Dict[str, str]] = None
+    priors: Any = None
+    prior_from: Any = None
 
 
 ConfigStore.instance().store(

@@ -167,35 +167,65 @@ def check_prior_from(
         SpecError: a study does not exist, has no completed trial, has several
             objectives or shares no parameter with ``spec``.
     """
-    if not spec.prior_from:
-        return
+    if spec.prior_from:
+        check_study_refs(study_refs(spec), spec.parameters, storage=spec.storage,
+                         where=spec.where, opened=storage, coming=coming)
+
+
+def check_study_refs(
+    refs: Sequence[StudyRef],
+    space: SearchSpace,
+    *,
+    storage: str,
+    where: str,
+    opened: optuna.storages.BaseStorage | None = None,
+    coming: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Check that each of ``refs`` can give a prior over ``space`` now.
+
+    Args:
+        refs: the earlier studies.
+        space: the parameters of the study they are a prior for.
+        storage: the URL of that study's storage, where a ref without one is looked for.
+        where: how error messages name the spec.
+        opened: that storage, opened; opened from ``storage`` when None.
+        coming: ``(study, storage URL)`` of studies that will exist by then.
+
+    Raises:
+        SpecError: as for :func:`check_prior_from`.
+    """
     from tunepilot.runner._storage import open_storage
     from tunepilot.runner._studies import storage_url
     from tunepilot.samplers._sources import best_configs
 
-    for ref in study_refs(spec):
-        url = ref.storage if ref.storage is not None else spec.storage
+    for ref in refs:
+        url = ref.storage if ref.storage is not None else storage
         if (ref.study_name, url) in coming:
             continue
         try:
-            opened = (storage if ref.storage is None and storage is not None
-                      else open_storage(storage_url(url)))
+            found = (opened if ref.storage is None and opened is not None
+                     else open_storage(storage_url(url)))
         except TunepilotError as exc:  # an SQLite file that does not exist
             if ref.storage is not None:
-                raise SpecError(f"{spec.where}: prior_from: {exc}") from None
-            raise SpecError(f"{spec.where}: prior_from: no study named {ref.study_name!r} in "
+                raise SpecError(f"{where}: prior_from: {exc}") from None
+            raise SpecError(f"{where}: prior_from: no study named {ref.study_name!r} in "
                             f"{url}, which does not exist yet; run that study first, or fix "
                             "the name") from None
         try:
-            best_configs(ref, spec.parameters, opened)
+            best_configs(ref, space, found)
         except SearchSpaceError as exc:
             problem = str(exc).removeprefix("prior_from: ")
-            raise SpecError(f"{spec.where}: prior_from: {problem} (in {url})") from None
+            raise SpecError(f"{where}: prior_from: {problem} (in {url})") from None
 
 
 def study_refs(spec: StudySpec) -> list[StudyRef]:
     """``spec.prior_from`` as :class:`~tunepilot.samplers.StudyRef` (storage None: the spec's)."""
+    return as_study_refs(spec.prior_from)
+
+
+def as_study_refs(sources: Sequence[PriorSource]) -> list[StudyRef]:
+    """Each source as a :class:`~tunepilot.samplers.StudyRef`."""
     # Imported here: the spec and the classical samplers load without the LLM sampler.
     from tunepilot.samplers import StudyRef
 
-    return [StudyRef(s.study, storage=s.storage, top_k=s.top_k) for s in spec.prior_from]
+    return [StudyRef(s.study, storage=s.storage, top_k=s.top_k) for s in sources]

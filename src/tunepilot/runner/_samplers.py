@@ -174,7 +174,9 @@ def _llm_sampler(
     )
     # The backend is built lazily, at the first trial; building it now turns a missing
     # API key or extra into an error before the study exists rather than a failed trial.
-    getattr(sampler, "backend", None)
+    # Without a model (model: null) the blend has priors only, and no backend.
+    if getattr(sampler, "model", None) is not None:
+        getattr(sampler, "backend", None)
     return sampler
 
 
