@@ -25,7 +25,7 @@ SNAPPED = "snapped"
 COERCED = "coerced"
 
 
-class InvalidValue(Exception):
+class InvalidValue(ValueError):
     """A value that no repair can make fit (missing, NaN, wrong type, unknown category)."""
 
 
