@@ -84,7 +84,7 @@ def compose_yaml(
         loader = yaml.SafeLoader(text)
         root = loader.get_single_node()
     except yaml.YAMLError as exc:
-        raise SpecError(_syntax(exc, source)) from None
+        raise SpecError(_syntax(exc, source, text)) from None
     finally:
         loader.dispose()
     if root is not None:
@@ -176,8 +176,12 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _syntax(exc: yaml.YAMLError, source: str) -> str:
+def _syntax(exc: yaml.YAMLError, source: str, text: str = "") -> str:
     mark = getattr(exc, "problem_mark", None)
     at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     problem = getattr(exc, "problem", None) or str(exc)
-    return f"{source}: not valid YAML{at}: {problem}"
+    lines = text.splitlines()
+    shown = ""
+    if mark is not None and 0 <= mark.line < len(lines) and lines[mark.line].strip():
+        shown = f" (the line reads {lines[mark.line].strip()[:120]!r})"
+    return f"{source}: not valid YAML{at}: {problem}{shown}"

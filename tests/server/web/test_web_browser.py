@@ -228,9 +228,11 @@ def test_logging_in_through_the_form(shots: Any, offline_page: Any, tmp_path: Pa
             page.fill("input[name=token]", "browser-token")
             page.click("button[type=submit]")
             page.wait_for_url(f"{server.url}/ui/studies")
-            (cookie,) = context.cookies()
-            assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
-            assert "browser-token" not in cookie["value"]
+            cookies = {c["name"]: c for c in context.cookies()}
+            assert set(cookies) == {"tunepilot_session", "tunepilot_csrf"}
+            for cookie in cookies.values():
+                assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+                assert "browser-token" not in cookie["value"]
             page.goto(f"{server.url}/ui/sweeps")
             assert page.locator("h1").inner_text() == "Sweeps"
             with page.expect_navigation():
