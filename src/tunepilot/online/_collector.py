@@ -8,10 +8,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from tunepilot.online._config import AppConfig
 from tunepilot.online._dedup import DedupIndex
@@ -23,7 +23,9 @@ __all__ = ["MAX_BATCH", "BatchResult", "Collector", "EventSink", "Rejection"]
 MAX_BATCH = 10_000
 
 _logger = logging.getLogger("tunepilot.online")
-_EVENTS = TypeAdapter(list[Event])
+# The length is checked as items are read: a list of a million bad events fails at
+# the first one too many, not after a million error reports.
+_EVENTS = TypeAdapter(Annotated[list[Event], Field(max_length=MAX_BATCH)])
 
 # pydantic error types -> the reason codes counted in the stats and returned per event.
 _REASONS = {
