@@ -71,7 +71,7 @@ def test_bad_yaml_and_python_tags_say_where() -> None:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", "from tunepilot.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=120, cwd=cwd)
+                          check=False, capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 @pytest.mark.parametrize("command", [

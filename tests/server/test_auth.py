@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI
-from starlette.routing import BaseRoute, Mount, Route
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import delete, select
+from starlette.routing import BaseRoute, Mount, Route
 
 from tunepilot.exceptions import TunepilotError
 from tunepilot.server import Settings, create_app, create_token
@@ -191,7 +191,7 @@ def test_strong_tokens_and_loopback_servers_are_accepted() -> None:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", "from tunepilot.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=120,
+                          check=False, capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})})
 
 

@@ -121,9 +121,9 @@ def test_a_foreign_host_name_gets_nothing_from_any_route(app: FastAPI, client: T
     # DNS rebinding: a page of attacker.example, whose name now resolves to 127.0.0.1.
     for method, path in sorted(routes(app.routes)):
         if method == "WS":
-            with pytest.raises(WebSocketDisconnect) as closed:
-                with client.websocket_connect(f"ws://attacker.example{path}"):
-                    pass
+            with pytest.raises(WebSocketDisconnect) as closed, \
+                    client.websocket_connect(f"ws://attacker.example{path}"):
+                pass
             assert "TUNEPILOT_ALLOWED_HOSTS" in closed.value.reason
             continue
         answer = client.request(method, path, headers={"Host": "attacker.example:8000", **JSON})
@@ -330,7 +330,7 @@ def test_websockets_under_the_dashboard_need_the_same_origin(client: TestClient)
     with client.websocket_connect(url, headers={"Origin": LOCAL}) as socket:
         assert socket.receive_text() == "live"
     for origin in ("http://attacker.example", "null", "http://127.0.0.1:9999"):
-        with pytest.raises(WebSocketDisconnect) as closed:
-            with client.websocket_connect(url, headers={"Origin": origin}):
-                pass
+        with pytest.raises(WebSocketDisconnect) as closed, \
+                client.websocket_connect(url, headers={"Origin": origin}):
+            pass
         assert closed.value.code == 1008

@@ -211,9 +211,9 @@ def test_websockets_under_the_dashboard_need_a_session(tmp_path: object) -> None
     upgrade_database(url)
     app = create_app(Settings(db=url, token=SecretStr(TOKEN), reaper=False), routers=[router])
     with TestClient(app, base_url=LOCAL) as client:
-        with pytest.raises(WebSocketDisconnect) as closed:
-            with client.websocket_connect("ws://127.0.0.1/ui/live"):
-                pass
+        with pytest.raises(WebSocketDisconnect) as closed, \
+                client.websocket_connect("ws://127.0.0.1/ui/live"):
+            pass
         assert closed.value.code == 1008
         login(client)
         # The browser's cookie (the test client's jar leaves ws:// URLs without it).

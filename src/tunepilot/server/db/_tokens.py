@@ -10,9 +10,9 @@ from datetime import datetime
 from sqlalchemy import delete, select
 
 from tunepilot.exceptions import NotFoundError
+from tunepilot.server._settings import normalize_db_url
 from tunepilot.server.db._engine import Database
 from tunepilot.server.db._models import ApiToken
-from tunepilot.server._settings import normalize_db_url
 
 TOKEN_PREFIX = "tp_"
 

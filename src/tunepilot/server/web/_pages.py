@@ -12,14 +12,14 @@ from fastapi.responses import RedirectResponse, Response
 
 from tunepilot._yaml import load_yaml
 from tunepilot.exceptions import ConflictError, NotFoundError, SearchSpaceError, SpecError
+from tunepilot.server._analysis import flatten
+from tunepilot.server._lockout import Lockout
 from tunepilot.server._sweeps import SweepService
 from tunepilot.server.api.deps import ContextDep
-from tunepilot.server._analysis import flatten
 from tunepilot.server.db import hash_token, repository, token_digests
 from tunepilot.server.web import _sweeps as sweeps
 from tunepilot.server.web._forms import FormDep, safe_next
 from tunepilot.server.web._render import render
-from tunepilot.server._lockout import Lockout
 from tunepilot.server.web._session import COOKIE, CSP_WEBGL, DashboardGate, session_cookie
 from tunepilot.server.web._studies import StudyView, list_studies
 
