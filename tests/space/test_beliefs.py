@@ -52,17 +52,17 @@ def test_numbers_are_read_as_the_parameter_takes_them() -> None:
 @pytest.mark.parametrize(
     ("beliefs", "message"),
     [
-        ({"momentum": 0.9}, r"^momentum: a prior for a parameter the space does not have "
-                            r"\(parameters: lr, dropout, layers, optimizer\)$"),
-        ({"lr": 0.5}, r"^lr: prior 0.5 is outside the parameter's range "
-                      r"\(float in \[1e-05, 0.1\], log scale\)$"),
+        ({"momentum": 0.9}, (r"^momentum: a prior for a parameter the space does not have "
+                             r"\(parameters: lr, dropout, layers, optimizer\)$")),
+        ({"lr": 0.5}, (r"^lr: prior 0.5 is outside the parameter's range "
+                       r"\(float in \[1e-05, 0.1\], log scale\)$")),
         ({"layers": 9}, r"^layers: prior 9 is outside the parameter's range \(int in \[1, 8\]\)"),
         ({"layers": 2.5}, r"^layers: prior 2.5 is not an integer"),
         ({"lr": "fast"}, r"^lr: prior must be a number, got 'fast'$"),
         ({"lr": True}, r"^lr: prior must be a finite number, got True$"),
         ({"lr": float("nan")}, r"^lr: prior must be a finite number"),
-        ({"optimizer": "rmsprop"}, r"^optimizer: prior 'rmsprop' is not one of the choices "
-                                   r"\['adam', 'sgd'\]$"),
+        ({"optimizer": "rmsprop"}, (r"^optimizer: prior 'rmsprop' is not one of the choices "
+                                    r"\['adam', 'sgd'\]$")),
         ({"lr": {"value": 1e-3, "confidence": "sure"}},
          r"^lr: confidence must be one of low, medium, high, got 'sure'$"),
         ({"lr": {"confidence": "high"}}, r"^lr: a confidence without a value"),

@@ -18,8 +18,8 @@ from tunepilot.space._wandb_param import WandbParam
 __all__ = [
     "CONFIDENCES",
     "Belief",
-    "Confidence",
     "CategoricalParam",
+    "Confidence",
     "FloatParam",
     "Hyperband",
     "IntParam",

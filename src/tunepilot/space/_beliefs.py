@@ -96,7 +96,7 @@ def parse_beliefs(space: SearchSpace, beliefs: Mapping[str, Any]) -> dict[str, B
             unknown = set(raw) - {"value", "prior", "confidence"}
             if unknown:
                 raise SearchSpaceError(
-                    f"{name}: unknown prior field {sorted(unknown)[0]!r}; write "
+                    f"{name}: unknown prior field {min(unknown)!r}; write "
                     "{value: ..., confidence: low|medium|high}"
                 )
             if "value" not in raw and "prior" not in raw:

@@ -71,6 +71,7 @@ from tunepilot.space._wandb_param import (
     number,
 )
 
+
 @dataclass(frozen=True)
 class WandbSpace:
     """The parameters of a W&B sweep config, searchable by Optuna.
