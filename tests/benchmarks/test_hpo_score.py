@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from benchmarks.hpo._score import (
     best_value_table,
     checkpoints,
