@@ -98,3 +98,10 @@ def test_the_online_config_file_refuses_a_bomb(tmp_path: Path) -> None:
     path.write_text(anchor_bomb(7))
     with pytest.raises(SpecError, match="expands to more than"):
         load_config(path)
+
+
+def test_values_their_tag_cannot_hold_are_refused_with_a_message() -> None:
+    with pytest.raises(SpecError, match="a value cannot be read: Exceeds the limit"):
+        load_yaml("n: " + "1" * 5000, source="f")
+    with pytest.raises(SpecError, match="could not convert string to float"):
+        load_yaml("n: !!float abc", source="f")

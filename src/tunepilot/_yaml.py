@@ -107,7 +107,8 @@ def construct_yaml(root: yaml.Node | None, *, source: str) -> Any:
     """Python values of a node graph from :func:`compose_yaml`.
 
     Raises:
-        SpecError: a tag the safe loader does not know (``!!python/...``).
+        SpecError: a tag the safe loader does not know (``!!python/...``), or a value its
+            tag cannot hold (``!!float abc``, an integer of more than 4,300 digits).
     """
     if root is None:
         return None
@@ -116,6 +117,9 @@ def construct_yaml(root: yaml.Node | None, *, source: str) -> Any:
         return loader.construct_document(root)
     except yaml.YAMLError as exc:
         raise SpecError(_syntax(exc, source)) from None
+    except (ValueError, TypeError) as exc:
+        # Raised by the scalar constructors themselves, outside PyYAML's own errors.
+        raise SpecError(f"{source}: a value cannot be read: {str(exc)[:200]}") from None
     finally:
         loader.dispose()
 

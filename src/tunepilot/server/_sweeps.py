@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import string
 from dataclasses import dataclass
@@ -88,8 +89,8 @@ class SweepService:
         study = optuna.create_study(
             study_name=study_name, storage=self.ctx.storage, direction=parsed.direction
         )
-        study.set_user_attr("tunepilot.sweep_id", sweep_id)
         try:
+            study.set_user_attr("tunepilot.sweep_id", sweep_id)
             with self.ctx.db.session() as session:
                 owner = repository.project_named(session, project)
                 sweep = Sweep(
@@ -104,12 +105,15 @@ class SweepService:
                     run_cap=parsed.run_cap, n_suggested=0, request_id=request_id,
                 )
                 session.add(sweep)
-        except TunepilotError:
-            optuna.delete_study(study_name=study_name, storage=self.ctx.storage)
-            # A twin of this request (a retry sent while it was still being made) won.
-            earlier = self._created_by(request_id, config, project) if request_id else None
-            if earlier is not None:
-                return earlier
+        except BaseException as exc:
+            # Whatever failed, no study is left without its sweep row.
+            with contextlib.suppress(Exception):
+                optuna.delete_study(study_name=study_name, storage=self.ctx.storage)
+            if isinstance(exc, TunepilotError) and request_id:
+                # A twin of this request (a retry sent while it was still being made) won.
+                earlier = self._created_by(request_id, config, project)
+                if earlier is not None:
+                    return earlier
             raise
         return sweep
 

@@ -15,17 +15,33 @@ INT32 = 2**31 - 1
 
 
 def clean_json(value: Any, depth: int = 0) -> Any:
-    """Reject what no database stores faithfully: NaN, infinities, NUL characters, huge ints."""
+    """Reject what does not come back the same from JSON and the databases.
+
+    NaN, infinities, NUL characters, lone surrogates, integers beyond 64 bits, keys
+    that are not text, and values JSON has no type for (dates, bytes, sets: YAML
+    makes them) are refused with a message, whichever way the value came in.
+    """
     if depth > MAX_DEPTH:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("numbers must be finite (no NaN or Infinity)")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
         raise ValueError(f"integers must be within ±{MAX_INT}")
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (a lone surrogate such as \\ud800 "
+                             "cannot be stored)") from None
+    elif not isinstance(value, (dict, list, int, float, type(None))):
+        raise ValueError(f"a {type(value).__name__} is not a JSON value; write it as text "
+                         "or a number")
     if isinstance(value, dict):
         for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"keys must be text, got {type(key).__name__} {key!r:.40}")
             clean_json(key, depth + 1)
             clean_json(item, depth + 1)
     elif isinstance(value, list):
@@ -34,9 +50,17 @@ def clean_json(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def clean_text(value: str) -> str:
+    """Text JSON and the databases give back the same: no NUL, no lone surrogate."""
+    clean_json(value)
+    return value
+
+
 JsonObject = Annotated[dict[str, Any], AfterValidator(clean_json)]
-Text = Annotated[str, StringConstraints(max_length=10_000, pattern=r"^[^\x00]*$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00]*$")]
+Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(clean_text)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(clean_text)]
+#: A sweep's name, an agent's label.
+Label = Annotated[str, StringConstraints(max_length=256), AfterValidator(clean_text)]
 SweepState = Literal["pending", "running", "paused", "finished", "failed", "canceled"]
 RunState = Literal["running", "finished", "failed", "stopped"]
 Method = Literal["random", "grid", "bayes", "llm", "blend"]
@@ -63,7 +87,7 @@ class SweepCreate(_Body):
                    "parameters": {"lr": {"min": 0.0001, "max": 0.1}}}],
     )
     project: Name = "uncategorized"
-    name: Annotated[str, StringConstraints(max_length=256, pattern=r"^[^\x00]*$")] | None = None
+    name: Label | None = None
     description: Text | None = None
     start: bool = Field(default=True, description="Start handing out runs at once.")
     request_id: RequestId | None = Field(
@@ -76,7 +100,7 @@ class SweepCreate(_Body):
 class SweepUpdate(_Body):
     """Fields of a sweep that may change; absent fields stay as they are."""
 
-    name: Annotated[str, StringConstraints(max_length=256, pattern=r"^[^\x00]*$")] | None = None
+    name: Label | None = None
     description: Text | None = None
     run_cap: Annotated[int, Field(ge=1, le=INT32)] | None = None
 
@@ -118,7 +142,7 @@ class SweepPage(BaseModel):
 class SuggestIn(_Body):
     """Who asks (an agent name shown on the run, host:pid in the SDK), and a request id."""
 
-    agent: Annotated[str, StringConstraints(max_length=256, pattern=r"^[^\x00]*$")] | None = None
+    agent: Label | None = None
     request_id: RequestId | None = Field(
         default=None,
         description="A unique id for this request; a retry with the same id returns the same run.",

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from tunepilot._yaml import load_yaml
 from tunepilot.exceptions import ConflictError, NotFoundError, SearchSpaceError, SpecError
@@ -16,6 +17,7 @@ from tunepilot.server._analysis import flatten
 from tunepilot.server._lockout import Lockout
 from tunepilot.server._sweeps import SweepService
 from tunepilot.server.api.deps import ContextDep
+from tunepilot.server.api.schemas import SweepCreate
 from tunepilot.server.db import hash_token, repository, token_digests
 from tunepilot.server.web import _sweeps as sweeps
 from tunepilot.server.web._forms import FormDep, safe_next
@@ -61,6 +63,15 @@ def _digests(request: Request) -> frozenset[str]:
     if configured:
         found.add(hash_token(configured))
     return frozenset(found)
+
+
+def _problems(exc: ValidationError) -> str:
+    """Each problem of ``exc`` as ``where: what``, where as the form's fields name it."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]).removeprefix("config.")
+        parts.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
+    return "; ".join(parts)
 
 
 def _missing(request: Request, exc: NotFoundError) -> Response:
@@ -160,15 +171,27 @@ def create_sweep(request: Request, form: FormDep, ctx: ContextDep) -> Response:
     if error is None and not isinstance(config, dict):
         error = ("The config must be a YAML mapping with at least 'method' and 'parameters' "
                  "(a W&B sweep config).")
+    body: SweepCreate | None = None
     if error is None:
         assert isinstance(config, dict)
-        project = (form.get("project") or "").strip() or str(config.get("project") or "") \
-            or "uncategorized"
+        try:
+            # The API's own model: what the API refuses (values JSON cannot carry back,
+            # NUL, lone surrogates, 64-bit overflows), the form refuses too.
+            body = SweepCreate.model_validate({
+                "config": config,
+                "project": (form.get("project") or "").strip() or config.get("project")
+                or "uncategorized",
+                "name": (form.get("name") or "").strip() or None,
+                "description": (form.get("description") or "").strip() or None,
+                "start": form.get("start") == "on",
+            })
+        except ValidationError as exc:
+            error = f"The sweep config is invalid: {_problems(exc)}"
+    if body is not None:
         try:
             sweep = SweepService(ctx).create(
-                config, project=project[:128], name=(form.get("name") or "").strip() or None,
-                description=(form.get("description") or "").strip() or None,
-                start=form.get("start") == "on",
+                body.config, project=body.project, name=body.name,
+                description=body.description, start=body.start,
             )
         except (SearchSpaceError, SpecError) as exc:
             error = f"The sweep config is invalid: {exc}"
