@@ -74,7 +74,7 @@ def sweeps(server: SweepServer) -> list[dict[str, Any]]:
 
 def answered(page: Any, url: str, visit: str) -> int:
     """Open ``visit`` and return the status of the server's answer to ``url``."""
-    with page.expect_response(lambda r: r.url.startswith(url), timeout=30_000) as response:
+    with page.expect_response(lambda r: r.url.startswith(url), timeout=90_000) as response:
         page.goto(visit)
     status: int = response.value.status
     return status
@@ -130,7 +130,7 @@ def test_another_origin_cannot_write_through_the_api_with_no_cors_requests(
     page.on("response", lambda r: statuses.__setitem__(r.url, r.status))
     try:
         page.goto(f"{attacker.url}/fetch")
-        page.wait_for_function("window.done && window.done.length == 2", timeout=30_000)
+        page.wait_for_function("window.done && window.done.length == 2", timeout=90_000)
     finally:
         context.close()
     assert statuses[f"{server.url}/api/v1/sweeps/{sweep}/pause"] == 415
