@@ -74,8 +74,8 @@ def test_a_lone_surrogate_is_refused_before_anything_is_stored(
     config = '{"method": "random", "parameters": {"x": {"values": [1]}}, "note": "\\ud800"}'
     for body in (f'{{"config": {config}}}',
                  '{"config": {"method": "random", "parameters": {"\\udc80": {"values": [1]}}}}',
-                 '{"config": {"method": "random", "parameters": {"x": {"values": [1]}}}, '
-                 '"name": "\\ud800"}'):
+                 ('{"config": {"method": "random", "parameters": {"x": {"values": [1]}}}, '
+                  '"name": "\\ud800"}')):
         answer = client.post("/api/v1/sweeps", content=body.encode(), headers=JSON)
         assert answer.status_code == 422, answer.text
         assert re.search("lone surrogate|unicode string", answer.text), answer.text

@@ -36,12 +36,14 @@ def clean_json(value: Any, depth: int = 0) -> Any:
             raise ValueError("text must be valid Unicode (a lone surrogate such as \\ud800 "
                              "cannot be stored)") from None
     elif not isinstance(value, (dict, list, int, float, type(None))):
-        raise ValueError(f"a {type(value).__name__} is not a JSON value; write it as text "
-                         "or a number")
+        # ValueError, not TypeError: pydantic turns only ValueError into a 422.
+        raise ValueError(  # noqa: TRY004
+            f"a {type(value).__name__} is not a JSON value; write it as text or a number")
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ValueError(f"keys must be text, got {type(key).__name__} {key!r:.40}")
+                raise ValueError(  # noqa: TRY004
+                    f"keys must be text, got {type(key).__name__} {key!r:.40}")
             clean_json(key, depth + 1)
             clean_json(item, depth + 1)
     elif isinstance(value, list):
