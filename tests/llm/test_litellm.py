@@ -284,3 +284,16 @@ def test_backend_follows_the_protocol_and_hides_the_key(server: FakeOpenAIServer
     assert isinstance(backend, Backend)
     assert backend.name == "openai/test-model"
     assert "sk-secret" not in repr(backend)
+
+
+def test_a_password_in_api_base_reaches_no_error_and_no_repr() -> None:
+    with FakeOpenAIServer() as gone:
+        base_url = gone.base_url
+    api_base = base_url.replace("http://", "http://tuner:pw-91c3e7@")
+    backend = LiteLLMBackend("openai/test-model", api_base=api_base, api_key="k", timeout=2)
+
+    assert "pw-91c3e7" not in repr(backend)
+    with pytest.raises(LLMServerError) as raised:
+        backend.complete(MESSAGES, schema=SCHEMA)
+    assert "tuner:***@127.0.0.1" in str(raised.value)
+    assert "pw-91c3e7" not in str(raised.value)

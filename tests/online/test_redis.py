@@ -186,3 +186,20 @@ def test_the_server_consumes_the_stream_named_in_its_settings(
         stats = api.get("/api/v1/online/stats").json()
         assert stats["redis"]["stream"] == key
     assert pending(client, key) == 0
+
+
+def test_the_redis_password_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    reader = consumer(RecordingSink(), f"redis://:pw-e4a17c@127.0.0.1:{port}/0", "tunepilot:x")
+    reader.start()
+    deadline = time.monotonic() + 10
+    while "retrying" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.02)
+    reader.close()
+
+    assert f"redis://:***@127.0.0.1:{port}/0" in caplog.text
+    assert "pw-e4a17c" not in caplog.text

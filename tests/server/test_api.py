@@ -501,3 +501,15 @@ def test_a_log_stored_while_the_run_finishes_keeps_its_summary_keys(
     trial = optuna.load_study(study_name=sweep["study_name"], storage=ctx.storage).trials[0]
     assert trial.value == 2.0
     assert any("a log arrived while it finished" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_runs_reason_is_stored_redacted(client: TestClient, db_url: str) -> None:
+    sid = create(client)["id"]
+    run_id = suggest(client, sid).json()["run_id"]
+    reason = "OperationalError: cannot reach postgresql://train:pw-33ab9@db:5432/runs"
+    run = client.post(f"/api/v1/runs/{run_id}/finish",
+                      json={"state": "failed", "reason": reason}).json()
+    assert run["fail_reason"] == "OperationalError: cannot reach postgresql://train:***@db:5432/runs"
+    study_name = client.get(f"/api/v1/sweeps/{sid}").json()["study_name"]
+    trial = optuna.load_study(study_name=study_name, storage=db_url).trials[0]
+    assert trial.user_attrs["fail_reason"] == run["fail_reason"]

@@ -12,6 +12,7 @@ import time
 from types import ModuleType
 from typing import Any
 
+from tunepilot._redact import redact
 from tunepilot.exceptions import (
     LLMConfigError,
     LLMError,
@@ -162,7 +163,7 @@ class LiteLLMBackend:
 
     def __repr__(self) -> str:
         # Hand-written so that the API key never ends up in logs or tracebacks.
-        base = "" if self.api_base is None else f", api_base={self.api_base!r}"
+        base = "" if self.api_base is None else f", api_base={redact(self.api_base)!r}"
         return f"LiteLLMBackend({self.model!r}{base}, timeout={self.timeout!r})"
 
     def complete(
@@ -269,8 +270,9 @@ class LiteLLMBackend:
         return _KEY_ENV_VARS.get(self.provider, f"{self.provider.upper()}_API_KEY")
 
     def _map_error(self, litellm: ModuleType, exc: Exception) -> LLMError:
-        detail = _detail(exc)
-        where = self.model if self.api_base is None else f"{self.model} at {self.api_base}"
+        # What the provider said may repeat the URL (userinfo and all) or the key.
+        detail = redact(_detail(exc))
+        where = self.model if self.api_base is None else f"{self.model} at {redact(self.api_base)}"
         status = getattr(exc, "status_code", None)
         if isinstance(exc, litellm.Timeout):
             return LLMTimeoutError(

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from tunepilot._redact import redact
 from tunepilot.online._collector import MAX_BATCH, Collector, Rejection
 
 __all__ = ["RedisConsumer"]
@@ -154,7 +155,8 @@ class RedisConsumer:
                 failures += 1
                 self.collector.count("redis_errors")
                 if failures == 1 or failures % 60 == 0:
-                    _logger.warning("redis stream %s at %s: %s (retrying)", self.stream, self.url, exc)
+                    _logger.warning("redis stream %s at %s: %s (retrying)", self.stream,
+                                    redact(self.url), redact(str(exc)))
                 self._own_pending = True
                 self._stop.wait(min(5.0, 0.1 * 2 ** min(failures, 6)))
 

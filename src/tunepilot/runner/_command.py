@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import optuna
 
+from tunepilot._redact import redact
 from tunepilot.exceptions import ObjectiveError
 from tunepilot.runner._objective import Caller
 from tunepilot.runner._reporter import CONTINUE, PRUNE, REPORT_ENV, REPORT_STDIO
@@ -168,7 +169,7 @@ def run_command(
         said = next((s for s in reversed(stderr_tail) if s.strip()), "")
         raise ObjectiveError(
             f"the command exited with status {process.returncode}"
-            + (f": {said.strip()}" if said else "")
+            + (f": {redact(said.strip())}" if said else "")
         )
     if metrics_file is not None:
         return _read_metrics(metrics_file)

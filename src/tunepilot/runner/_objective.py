@@ -26,6 +26,7 @@ from typing import Any
 
 import optuna
 
+from tunepilot._redact import redact
 from tunepilot.exceptions import LLMConfigError, ObjectiveError
 from tunepilot.runner._reporter import reporting
 from tunepilot.space import CategoricalParam, FloatParam, SearchSpace
@@ -323,6 +324,8 @@ def _number(value: Any) -> float:
 
 
 def _reason(text: str) -> str:
+    # Stored, shown in the dashboard and sent to the model in later prompts.
+    text = redact(text)
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from tunepilot._redact import redact
 from tunepilot.llm import Message
 from tunepilot.space import SearchSpace
 
@@ -63,7 +64,8 @@ def _fail_reason(trial: FrozenTrial) -> str:
             return f"pruned at step {step} (value {_format_value(trial.intermediate_values[step])})"
         return "pruned"
     reason = trial.user_attrs.get("fail_reason") or UNKNOWN_REASON
-    return f"failed: {str(reason)[:120]}"
+    # Redacted before it is cut: a cut could leave half a URL that no longer looks like one.
+    return f"failed: {redact(str(reason))[:120]}"
 
 
 def _pending_params(trial: FrozenTrial) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tunepilot._redact import redact
 from tunepilot.exceptions import ClientError, LogValueError
 from tunepilot.sdk._client import Client
 from tunepilot.sdk._run import Run, RunStopped, current
@@ -195,7 +196,7 @@ def finish_run(client: Client, run: Run, state: str, reason: str | None) -> None
         state, reason, summary = "failed", str(exc), {}
     body: dict[str, Any] = {"state": state, "summary": summary or None}
     if reason:
-        body["reason"] = reason[-2000:]
+        body["reason"] = redact(reason)[-2000:]
     try:
         client.post(f"/runs/{run.id}/finish", body)
     except ClientError as exc:

@@ -13,6 +13,7 @@ from optuna.trial import TrialState, create_trial
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from tunepilot._redact import redact
 from tunepilot.exceptions import ConflictError
 from tunepilot.server._context import ServerContext
 from tunepilot.server._hyperband import should_stop
@@ -203,7 +204,8 @@ class RunService:
                 metric_name = sweep.metric_name
                 study_name, raw = sweep.study_name, sweep.config
                 may_end = _may_end(sweep)
-            fail_reason = reason if state != "finished" else None
+            # Agents send what a program printed: it is stored, shown and put in prompts.
+            fail_reason = redact(reason) if reason and state != "finished" else None
             optuna_state = _OPTUNA_STATE[state]
             values: list[float] | None = None
             if state == "finished":
