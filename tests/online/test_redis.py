@@ -188,6 +188,32 @@ def test_the_server_consumes_the_stream_named_in_its_settings(
     assert pending(client, key) == 0
 
 
+def test_a_lost_group_is_made_again_and_logged(
+    stream: tuple[redis.Redis, str], redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, key = stream
+    sink = RecordingSink()
+    reader = consumer(sink, redis_url, key)
+    client.xadd(key, {"event": orjson.dumps(event(1))})
+    assert reader.poll() == 1
+    # What a Redis restarted without its data looks like to this stream: no stream,
+    # no group; producers then make the stream again with their next XADD.
+    client.delete(key)
+    for i in range(2, 5):
+        client.xadd(key, {"event": orjson.dumps(event(i))})
+
+    reader.start()
+    deadline = time.monotonic() + 10
+    while len(sink.events) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    reader.close()
+
+    assert sorted(e.event_id for e in sink.events) == ["e-1", "e-2", "e-3", "e-4"]
+    assert pending(client, key) == 0
+    assert reader.collector.stats()["other"]["redis_group_recreated"] == 1
+    assert "consumer group tunepilot is gone" in caplog.text
+
+
 def test_the_redis_password_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
     import socket
 

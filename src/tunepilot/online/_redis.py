@@ -31,7 +31,9 @@ class RedisConsumer:
     after the collector took an entry's events. Entries a crashed consumer read but
     never acknowledged are taken over with ``XAUTOCLAIM`` once idle for
     ``claim_idle_ms``; its own unacknowledged entries (after a failed ingest, or a
-    restart under the same ``consumer`` name) are read again first. The collector's
+    restart under the same ``consumer`` name) are read again first. When the group is
+    gone (Redis restarted without its data, or the stream was deleted), it is made
+    again, from the stream's first entry, and a warning says so. The collector's
     de-duplication makes such re-deliveries count once. Entries that are not JSON of
     that shape are counted as rejected (``malformed_entry``), logged and acknowledged:
     they cannot get better by waiting.
@@ -102,8 +104,26 @@ class RedisConsumer:
             redis.RedisError: Redis is unreachable; nothing was acknowledged.
             Exception: the collector failed; the entries stay pending for the next round.
         """
+        import redis
+
         if not self._group_ready:
             self.ensure_group()
+        try:
+            return self._poll()
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        _logger.warning(
+            "redis stream %s: consumer group %s is gone (Redis restarted without its data, or "
+            "the stream was deleted); making it again, from the stream's first entry",
+            self.stream, self.group)
+        self.collector.count("redis_group_recreated")
+        self._group_ready = False
+        self.ensure_group()
+        self._own_pending = True
+        return self._poll()
+
+    def _poll(self) -> int:
         handled = 0
         claimed: Any = self._redis.xautoclaim(self.stream, self.group, self.consumer,
                                          min_idle_time=self.claim_idle_ms, start_id="0-0",
