@@ -25,7 +25,7 @@ CONFIG = {"method": "random", "metric": {"name": "loss"},
 
 def _reaper(db_url: str, **settings: Any) -> tuple[ServerContext, RunService]:
     ctx = ServerContext.open(Settings(db=db_url, **settings))
-    ctx.started_at -= timedelta(hours=1)  # as if the server had been up for a while
+    ctx.liveness.started -= 3600  # as if the server had been up for a while
     return ctx, RunService(ctx)
 
 
@@ -84,6 +84,32 @@ def test_nothing_is_reaped_until_the_server_was_up_for_a_timeout(
     try:
         # Agents could not beat while this server was down: give them a full timeout.
         assert RunService(ctx).reap(now=utcnow() + timedelta(seconds=1)) == []
+    finally:
+        ctx.close()
+
+
+def test_a_jump_of_the_wall_clock_fails_no_run_that_beats(
+    client: TestClient, db_url: str
+) -> None:
+    sid = client.post("/api/v1/sweeps", json={"config": CONFIG}).json()["id"]
+    run_id = client.post(f"/api/v1/sweeps/{sid}/suggest").json()["run_id"]
+    ctx, runs = _reaper(db_url, heartbeat_interval=1.0)
+    monotonic = [1000.0]
+    ctx.liveness.clock, ctx.liveness.started = (lambda: monotonic[0]), monotonic[0] - 3600
+    try:
+        runs.heartbeat(run_id)
+        # The wall clock jumps 1 h ahead: every heartbeat in the database looks an hour old.
+        jumped = utcnow() + timedelta(hours=1)
+        assert run_id not in runs.reap(now=jumped)
+        monotonic[0] += 1.0
+        runs.heartbeat(run_id)
+        assert run_id not in runs.reap(now=jumped + timedelta(seconds=1))
+        assert client.get(f"/api/v1/runs/{run_id}").json()["state"] == "running"
+        # Then the agent goes silent, on the monotonic clock too.
+        monotonic[0] += 5.0
+        assert run_id in runs.reap(now=jumped + timedelta(seconds=6))
+        reason = client.get(f"/api/v1/runs/{run_id}").json()["fail_reason"]
+        assert reason == "lost: no heartbeat from its agent (unnamed) for 5.0 s"
     finally:
         ctx.close()
 

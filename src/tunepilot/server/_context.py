@@ -7,17 +7,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import optuna
 
 from tunepilot.exceptions import NotFoundError, SearchSpaceError
+from tunepilot.server._liveness import Liveness
 from tunepilot.server._locks import SweepLocks
 from tunepilot.server._samplers import build_sweep_sampler
 from tunepilot.server._settings import Settings
 from tunepilot.server.db import Database, check_database, make_storage, repository
-from tunepilot.server.db._models import utcnow
 from tunepilot.space import SweepConfig
 
 
@@ -38,7 +37,8 @@ class ServerContext:
     read_storage: optuna.storages.RDBStorage | None = None
     #: In a read view, the storage sweep studies write through (the original's); None: ``storage``.
     sweep_storage: optuna.storages.RDBStorage | None = None
-    started_at: datetime = field(default_factory=utcnow)
+    #: When this process last heard from each running run (the reaper's monotonic clock).
+    liveness: Liveness = field(default_factory=Liveness)
     _studies: dict[str, tuple[optuna.Study, SweepConfig]] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _computed: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)

@@ -62,6 +62,7 @@ class RunService:
             if run.state != "running":
                 return Signal(run.state, True, run.fail_reason or f"the run is {run.state}")
             run.heartbeat_at = utcnow()
+            self.ctx.liveness.heard(run_id)
             return Signal(run.state, run.stop_requested, run.stop_reason)
 
     def log(
@@ -124,6 +125,7 @@ class RunService:
                     run.last_row_id = last.id
                 run.summary, run.metric_history = summary, history
                 run.heartbeat_at = utcnow()
+                self.ctx.liveness.heard(run_id)
                 trial_id, sweep_id, raw = run.trial_id, run.sweep_id, sweep.config
                 stop, reason = run.stop_requested, run.stop_reason
         except _AlreadyStored:
@@ -236,6 +238,7 @@ class RunService:
                         "run %s: a log arrived while it finished; the sweep recorded %s=%s, "
                         "the summary now says %s", run_id, metric_name, value, now)
                 run.state, run.summary, run.finished_at = state, merged, utcnow()
+                self.ctx.liveness.forget(run_id)
                 run.value = value if state in ("finished", "stopped") else None
                 run.fail_reason = fail_reason if state != "finished" or values is None else None
                 if state == "finished" and value is not None:
@@ -277,34 +280,42 @@ class RunService:
 
         A run is lost when no heartbeat came for the heartbeat timeout, counting from
         this server's start at the earliest: while the server was down, no agent
-        could reach it. Each configuration is queued again at most ``max_retries``
+        could reach it. The database's heartbeat times are wall-clock times; where
+        this process heard from a run more recently on its monotonic clock (see
+        :mod:`~tunepilot.server._liveness`), that counts, so a jump of the wall clock
+        fails no run. Each configuration is queued again at most ``max_retries``
         times. Returns the ids of the runs failed.
+
+        Args:
+            now: the wall-clock time to judge by (the current time by default).
         """
         now = now or utcnow()
-        timeout = timedelta(seconds=self.ctx.settings.heartbeat_timeout)
-        cutoff = now - timeout
-        if self.ctx.started_at > cutoff:
-            return []
+        timeout = self.ctx.settings.heartbeat_timeout
+        cutoff = now - timedelta(seconds=timeout)
         with self.ctx.db.session() as session:
-            lost = session.execute(
-                select(Run.id, Run.sweep_id)
-                .where(Run.state == "running", Run.heartbeat_at < cutoff)
+            running = session.execute(
+                select(Run.id, Run.sweep_id, Run.heartbeat_at).where(Run.state == "running")
             ).all()
+        self.ctx.liveness.keep_only(run_id for run_id, _, _ in running)
         reaped = []
-        for run_id, sweep_id in lost:
-            if self._reap_one(run_id, sweep_id, cutoff):
+        for run_id, sweep_id, beat in running:
+            if (beat < cutoff and self._silence(run_id, beat, now) > timeout
+                    and self._reap_one(run_id, sweep_id, now)):
                 reaped.append(run_id)
         return reaped
 
-    def _reap_one(self, run_id: str, sweep_id: str, cutoff: datetime) -> bool:
+    def _silence(self, run_id: str, heartbeat_at: datetime, now: datetime) -> float:
+        return self.ctx.liveness.silence(run_id, wall=(now - heartbeat_at).total_seconds())
+
+    def _reap_one(self, run_id: str, sweep_id: str, now: datetime) -> bool:
         ctx = self.ctx
         with ctx.locks.hold(sweep_id):
             with ctx.db.session() as session:
                 run = repository.get_run(session, run_id)
-                if run.state != "running" or run.heartbeat_at >= cutoff:
+                silent = self._silence(run_id, run.heartbeat_at, now)
+                if run.state != "running" or silent <= ctx.settings.heartbeat_timeout:
                     return False  # finished or heard from meanwhile
                 sweep = repository.get_sweep(session, sweep_id)
-                silent = (utcnow() - run.heartbeat_at).total_seconds()
                 who = f"agent {run.agent}" if run.agent else "its agent (unnamed)"
                 reason = f"lost: no heartbeat from {who} for {silent:.1f} s"
                 trial_id, params, attempt = run.trial_id, dict(run.params), run.attempt
@@ -327,6 +338,7 @@ class RunService:
             with ctx.db.session() as session:
                 run = repository.get_run(session, run_id)
                 run.state, run.fail_reason, run.finished_at = "failed", reason, utcnow()
+                ctx.liveness.forget(run_id)
                 if retry:
                     session.execute(
                         update(Sweep).where(Sweep.id == sweep_id)

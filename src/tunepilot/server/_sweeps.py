@@ -245,6 +245,7 @@ class SweepService:
                         update(Sweep).where(Sweep.id == sweep_id)
                         .values(updated_at=utcnow(), **counters)
                     )
+                ctx.liveness.heard(run.id)
             except BaseException:
                 # No run holds the trial: fail it so no sampler waits on it forever.
                 ctx.storage.set_trial_state_values(trial_id, TrialState.FAIL)
