@@ -67,9 +67,9 @@ def test_trials_record_source_part_and_beta():
     study.optimize(sphere, n_trials=16)
     attrs = [t.user_attrs for t in study.trials]
     assert {a["llm.source"] for a in attrs} == {"blend"}
-    assert {a["llm.blend_part"] for a in attrs} <= {"prior", "tpe", "random"}
+    assert {a["llm.blend_part"] for a in attrs} <= {"prior", "tpe", "gp", "random"}
     assert all(a["llm.beta"] >= 0 for a in attrs)
-    assert "tpe" in {a["llm.blend_part"] for a in attrs[10:]} | {"prior"}
+    assert {a["llm.blend_part"] for a in attrs[10:]} & {"tpe", "gp", "prior"}
     # Called at trial 0, then after every 5 completed trials: trials 0, 5, 10, 15.
     callers = [t.number for t in study.trials if "llm.prompt_hash" in t.user_attrs]
     assert callers == [0, 5, 10, 15]
@@ -121,12 +121,17 @@ def test_clamped_values_do_not_pull_the_prior_onto_the_bounds():
     sampler = blend(FakeLLM(mode="random", seed=3), 0)
     study = optuna.create_study(sampler=sampler)
     study.optimize(sphere, n_trials=12)
-    prior = sampler._blender.prior
+    from tunepilot.space import SearchSpace
+
+    source = sampler._blender.sources["llm"]
+    prior = source.prior(SearchSpace.from_optuna(SPACE), 0.1)
     assert prior is not None and sampler.stats.as_dict()["repaired_params"] > 0
-    at_bound = np.isclose(prior.centres, 0.0) | np.isclose(prior.centres, 1.0)
-    # Every clamped value, and nothing else on a bound, is marked unknown.
-    assert at_bound.any() and not prior.known[at_bound].any()
-    assert prior.known[~at_bound].all()
+    # Every clamped value, and nothing else, is marked unknown: no kernel sits on a bound
+    # (a proposal with every value clamped says nothing, and is left out).
+    assert any(source.unknown)
+    expected = np.array([[n not in unknown for n in SPACE] for unknown in source.unknown
+                         if set(SPACE) - unknown])
+    assert (prior.known == expected).all()
     drawn = np.array([[prior.space[n].to_unit(s[n]) for n in SPACE]
                       for s in prior.sample(np.random.RandomState(0), 1000)])
     near_bounds = float(((drawn < 0.05) | (drawn > 0.95)).mean())
@@ -144,29 +149,32 @@ def _study_with(parts_values: list[tuple[str, float]]) -> optuna.Study:
 
 def test_trust_must_be_earned_advice_that_neither_wins_nor_loses_gets_no_weight():
     from tunepilot.samplers._blend import Blender
-    from tunepilot.samplers._prior import Prior
     from tunepilot.space import SearchSpace
 
     blender = Blender(beta=10.0, epsilon=0.1, n_startup_trials=10, seed=0)
-    blender.prior = Prior(SearchSpace.from_optuna(SPACE), [OPTIMUM])
-    assert blender.beta(_study_with([])) == 10.0  # the benefit of the doubt
+    blender.add(SearchSpace.from_optuna(SPACE), [OPTIMUM], 0)
+
+    def beta(study: optuna.Study) -> float:
+        return blender.weight(blender.trusts(study)["llm"])
+
+    assert beta(_study_with([])) == 10.0  # the benefit of the doubt
     # The prior's trials tie with the others (AUC ½, z = 0): no weight.
     ties = _study_with([("prior", 1.0), ("random", 1.0)] * 6)
-    assert blender.beta(ties) == 0.0
+    assert beta(ties) == 0.0
     # Winning by chance's margin is not enough: 2 of 3 comparisons won, 3 against 3
     # (AUC 2/3, z ≈ 0.65) earns nothing either.
     lucky = _study_with([("prior", 1.0), ("prior", 2.0), ("prior", 2.8),
                          ("random", 1.5), ("random", 2.5), ("random", 3.0)])
-    assert blender.trust(lucky).auc == pytest.approx(6 / 9)
-    assert blender.beta(lucky) == 0.0
+    assert blender.trusts(lucky)["llm"].auc == pytest.approx(6 / 9)
+    assert beta(lucky) == 0.0
     # Every comparison won, 6 against 6: z = ½ / sqrt(13 / 432) ≈ 2.88, β ≈ 0.94 β₀.
     wins6 = _study_with([("prior", 0.1 * i) for i in range(6)] + [("random", 5.0 + i) for i in range(6)])
-    assert blender.beta(wins6) == pytest.approx(10.0 * (0.5 / (13 / 432) ** 0.5 - 1) / 2)
+    assert beta(wins6) == pytest.approx(10.0 * (0.5 / (13 / 432) ** 0.5 - 1) / 2)
     # ... and 12 against 12 earns more than β₀; losing advice is switched off.
     wins = _study_with([("prior", 0.1 * i) for i in range(12)] + [("random", 5.0 + i) for i in range(12)])
-    assert blender.beta(wins) > 10.0
+    assert beta(wins) > 10.0
     losses = _study_with([("prior", 5.0 + i) for i in range(6)] + [("random", 0.1 * i) for i in range(6)])
-    assert blender.beta(losses) == 0.0
+    assert beta(losses) == 0.0
 
 
 def _untrusted(trials: list[optuna.trial.FrozenTrial]) -> bool:
@@ -215,13 +223,12 @@ def test_startup_trials_come_from_the_prior_only_while_it_is_trusted(centre, obj
 
 def test_the_trial_on_trust_is_one_trial_with_parallel_workers_too():
     from tunepilot.samplers._blend import Blender
-    from tunepilot.samplers._prior import Prior
     from tunepilot.space import SearchSpace
 
     # Workers that sample at once see no prior trial yet (a trial's part is stored only
     # after it is sampled): only the first of them may take the trial on trust.
     blender = Blender(beta=10.0, epsilon=0.1, n_startup_trials=10, seed=0)
-    blender.prior = Prior(SearchSpace.from_optuna(SPACE), [OPTIMUM])
+    blender.add(SearchSpace.from_optuna(SPACE), [OPTIMUM], 0)
     study = optuna.create_study()
     running = [study._storage.get_trial(study._storage.create_new_trial(study._study_id))
                for _ in range(4)]
@@ -229,7 +236,7 @@ def test_the_trial_on_trust_is_one_trial_with_parallel_workers_too():
     assert parts == ["prior", "random", "random", "random"]
     # A worker in another process shares the study, not the blender: it sees the stored part.
     other = Blender(beta=10.0, epsilon=0.1, n_startup_trials=10, seed=1)
-    other.prior = blender.prior
+    other.add(SearchSpace.from_optuna(SPACE), [OPTIMUM], 0)
     study._storage.set_trial_user_attr(running[0]._trial_id, "llm.blend_part", "prior")
     fresh = study._storage.get_trial(study._storage.create_new_trial(study._study_id))
     assert other.sample(study, fresh, SPACE)[1] == "random"
@@ -253,7 +260,8 @@ def test_with_no_weight_on_the_advice_the_blend_is_exactly_tpe():
     # β₀ = 0: the prior never draws a trial nor weighs on the acquisition, so the blend
     # must make TPE's own choices, trial for trial (Optuna's default TPE, same seed).
     for seed in range(3):
-        ours = optuna.create_study(sampler=blend(ControlledPrior(OPTIMUM, 0.05, seed=seed), seed, beta=0.0))
+        ours = optuna.create_study(sampler=blend(ControlledPrior(OPTIMUM, 0.05, seed=seed), seed,
+                                                 beta=0.0, base="tpe"))
         ours.optimize(sphere, n_trials=15)
         tpe = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
         tpe.optimize(sphere, n_trials=15)

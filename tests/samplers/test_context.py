@@ -67,9 +67,10 @@ def test_prompt_shows_best_recent_failed_and_pruned_trials():
 
 
 def test_token_budget_shortens_the_lists():
-    study = history(50)
-    full, _ = prompt_for(study)
-    short, _ = prompt_for(study, max_prompt_tokens=250)
+    # Two studies: in one, the first sampler's trial would leave the next to the base
+    # sampler (llm mode's safeguard: the model's trial must be compared first).
+    full, _ = prompt_for(history(50))
+    short, _ = prompt_for(history(50), max_prompt_tokens=250)
     assert len(short) // 4 <= 250 < len(full) // 4
     assert short.count("value=") < full.count("value=")
     assert "Parameters:" in short

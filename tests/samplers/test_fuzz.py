@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any
 
 import optuna
 import pytest
@@ -106,6 +105,9 @@ def test_hostile_answers_never_escape_and_never_leave_the_space(caplog):
             # Blend mode calls the model every few trials only; calling it every trial
             # keeps the number of hostile answers per example comparable.
             refresh_every=1, n_startup_trials=3,
+            # The GP base sees only priors built from validated proposals, as TPE does;
+            # TPE keeps the examples fast.
+            **({"base": "tpe"} if mode == "blend" else {}),
             fallback=optuna.samplers.RandomSampler(seed=seed) if mode == "llm" else None,
         )
         study = optuna.create_study(sampler=sampler)
@@ -134,7 +136,9 @@ def test_hostile_answers_never_escape_and_never_leave_the_space(caplog):
         assert sum(stats.fallback_reasons.values()) == stats.fallback_trials
         assert sources.count("llm") == stats.llm_trials
         assert sources.count("blend") == stats.blend_trials
-        assert stats.llm_trials + stats.blend_trials + stats.fallback_trials == len(trials)
+        assert sources.count("base") == stats.base_trials
+        assert (stats.llm_trials + stats.blend_trials + stats.base_trials
+                + stats.fallback_trials == len(trials))
         assert stats.calls == backend.answers
         answers_fed.append(backend.answers)
 

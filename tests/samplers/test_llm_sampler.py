@@ -52,8 +52,9 @@ def good(lr: float = 1e-3, layers: int = 3, act: str = "relu", n: int = 1) -> di
 
 
 def llm_mode(model: Any, **kwargs: Any) -> LLMSampler:
-    """The sampler in pure-LLM mode, the subject of this module."""
-    return LLMSampler(model, mode="llm", **kwargs)
+    """The sampler in pure-LLM mode, the subject of this module, every trial the model's
+    (the safeguard that hands trials to the fallback is tested in test_guard.py)."""
+    return LLMSampler(model, mode="llm", safeguard=kwargs.pop("safeguard", False), **kwargs)
 
 
 def study_with(sampler: LLMSampler, direction: str = "minimize") -> optuna.Study:
@@ -258,9 +259,11 @@ def test_unknown_model_type_is_a_config_error():
 def test_llm_mode_on_the_embedded_model_warns_that_it_searches_worse_than_random(caplog):
     with caplog.at_level(logging.WARNING, logger="tunepilot"):
         LLMSampler("local", mode="blend")
-        LLMSampler(FakeLLM("valid"), mode="llm")
+        LLMSampler(FakeLLM("valid"), mode="llm", safeguard=False)
+        # With the safeguard, a weak model's trials go to the fallback sampler.
+        LLMSampler("local", mode="llm")
         assert not caplog.records
-        LLMSampler("local", mode="llm")  # the model loads lazily: nothing runs here
+        LLMSampler("local", mode="llm", safeguard=False)  # the model loads lazily
     [record] = caplog.records
     assert "worse than random search" in record.getMessage()
     assert "mode='blend'" in record.getMessage()

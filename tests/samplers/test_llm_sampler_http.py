@@ -28,7 +28,8 @@ def test_sampler_through_litellm_with_a_500_and_a_bad_answer(monkeypatch):
         server.push_status(500)
         server.push_json("this is not JSON")
         sampler = LLMSampler(
-            "openai/test-model", mode="llm", api_base=server.base_url, search_space=SPACE, seed=0, timeout=5
+            "openai/test-model", mode="llm", safeguard=False, api_base=server.base_url,
+            search_space=SPACE, seed=0, timeout=5,
         )
         sampler.backend.sleep = lambda seconds: None  # type: ignore[attr-defined]
         study = optuna.create_study(sampler=sampler)

@@ -25,7 +25,8 @@ space = {
 }
 storage = open_storage(url)
 sampler = LLMSampler(
-    FakeLLM("valid", seed=seed), mode="llm", search_space=space, batch_size=4, seed=seed
+    FakeLLM("valid", seed=seed), mode="llm", safeguard=False, search_space=space, batch_size=4,
+    seed=seed,
 )
 study = optuna.load_study(study_name="shared", storage=storage, sampler=sampler)
 

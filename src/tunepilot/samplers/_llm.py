@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, TPESampler
 from optuna.study import Study
@@ -25,20 +26,26 @@ from tunepilot.exceptions import (
 )
 from tunepilot.llm import Backend, Completion, Usage, prompt_hash
 from tunepilot.llm._factory import make_backend
-from tunepilot.samplers._blend import Blender
+from tunepilot.samplers._blend import RANDOM, Blender
 from tunepilot.samplers._context import ContextOptions, build_messages
-from tunepilot.samplers._response import Proposal, parse_answer, response_schema
+from tunepilot.samplers._dedup import CLAIM, deduplicate
+from tunepilot.samplers._guard import model_share, model_turn
+from tunepilot.samplers._response import Proposal, answer_with_repair, response_schema
+from tunepilot.samplers._sources import (
+    LLM,
+    STUDY,
+    Source,
+    StudyRef,
+    as_study_refs,
+    belief_source,
+    best_configs,
+)
 from tunepilot.samplers._stats import LLMStats
-from tunepilot.space import CategoricalParam, SearchSpace
+from tunepilot.space import SearchSpace, parse_beliefs
 from tunepilot.space._params import CLAMPED
 
 _logger = logging.getLogger("tunepilot.samplers")
 
-DEDUPLICATED = "deduplicated"
-_REPAIR_PROMPT = (
-    "Your answer could not be used: {errors}. Answer again with JSON only, exactly in the "
-    "requested shape, with every parameter set to a value inside its range."
-)
 _FAILURES_BEFORE_BACKOFF = 3
 _MAX_SKIPPED_TRIALS = 32
 
@@ -51,13 +58,6 @@ def _reason_key(exc: LLMError) -> str:
     if isinstance(exc, LLMRequestError):
         return "request_rejected"
     return "llm_error"
-
-
-def _config_key(values: Mapping[str, Any], names: list[str]) -> tuple[Any, ...]:
-    return tuple(
-        float(f"{values[n]:.5g}") if isinstance(values.get(n), float) else values.get(n)
-        for n in names
-    )
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,16 @@ class LLMSampler(BaseSampler):
     """An Optuna sampler guided by a language model's proposals.
 
     ``mode="blend"`` (the default) turns the model's proposals into a prior π(x) that
-    weights TPE's acquisition by π(x)^(β/n), with β calibrated by how well trials near
-    the prior have done (the math is in :mod:`tunepilot.samplers._blend`): good advice
-    speeds the search up, bad advice fades out. ``mode="llm"`` runs the model's
-    proposals themselves, as described below.
+    weights a classical sampler's acquisition by π(x)^(β/n), with β calibrated by how
+    well trials drawn from the prior have done (the math is in
+    :mod:`tunepilot.samplers._blend`): good advice speeds the search up, bad advice
+    fades out. The classical sampler, the *base*, is Optuna's GP or its TPE, chosen per
+    study (``base="auto"``, :mod:`tunepilot.samplers._bases`). The prior may also come
+    from the user (``prior=``) and from earlier studies (``prior_from=``), each source
+    with its own trust, with or without a model (``model=None``). ``mode="llm"`` runs
+    the model's proposals themselves, as described below, and hands a growing share of
+    the trials to the fallback sampler while they do not beat its own
+    (:mod:`tunepilot.samplers._guard`).
 
     Before each call the sampler rebuilds a context from the study (the description,
     the parameters with type, bounds, scale and step, the direction, the best and the
@@ -100,11 +106,16 @@ class LLMSampler(BaseSampler):
 
     In blend mode the model is asked for ``batch_size`` proposals at the first trial
     and again every ``refresh_every`` completed trials (seeing the history); each
-    trial records ``llm.source == "blend"``, ``llm.blend_part`` (``prior``, ``tpe``
-    or ``random``: which part chose it) and ``llm.beta``.
+    trial records ``llm.source == "blend"``, ``llm.blend_part`` (``prior``, ``gp``,
+    ``tpe`` or ``random``: which part chose it), ``llm.base`` (``gp`` or ``tpe``),
+    ``llm.beta`` (Σβ over the sources), ``llm.prior_sources`` (the sources that shaped
+    it: ``llm``, ``user``, ``study``), ``llm.prior_source`` on trials drawn from one,
+    and ``llm.betas`` (β per source) when the model is not the only source. In llm
+    mode each trial records ``llm.model_share``, and the fallback's trials handed out
+    by the safeguard ``llm.source == "base"``.
 
     Every trial it drives gets the user attributes ``llm.source`` (``"llm"``,
-    ``"blend"`` or ``"fallback"``), ``llm.rationale``, ``llm.prompt_tokens``,
+    ``"blend"``, ``"base"`` or ``"fallback"``), ``llm.rationale``, ``llm.prompt_tokens``,
     ``llm.completion_tokens``, ``llm.cost_usd`` (a call's usage split over its
     configurations), ``llm.latency_s``, ``llm.repairs`` (names of repaired
     parameters), ``llm.repair_details``, ``llm.prompt_hash``, ``llm.model``,
@@ -112,9 +123,11 @@ class LLMSampler(BaseSampler):
     ``llm.fallback_reason``.
 
     Args:
-        model: ``"local"`` (the embedded SmolLM2 model, no key or network needed),
-            ``"local:/path/to/model.gguf"``, a LiteLLM model string such as
-            ``"openai/gpt-4.1-mini"``, or a :class:`~tunepilot.llm.Backend`.
+        model: ``"auto"`` (a local server if one answers, else a hosted model whose key
+            is set, else the embedded model), ``"local"`` (the embedded SmolLM2 model,
+            no key or network needed), ``"local:/path/to/model.gguf"``, a LiteLLM model
+            string such as ``"openai/gpt-4.1-mini"``, a :class:`~tunepilot.llm.Backend`,
+            or ``None`` (no model: the blend of ``prior`` and ``prior_from`` only).
         description: what is being tuned, in the user's words; the model sees it.
         search_space: the space to propose in. Without it the space is inferred from
             the study's trials, and the first trial of a define-by-run objective is
@@ -135,7 +148,15 @@ class LLMSampler(BaseSampler):
         beta: β₀, the prior's base weight in blend mode.
         prior_epsilon: mass of the uniform component of the prior.
         refresh_every: completed trials between calls in blend mode.
-        n_startup_trials: trials before TPE's model takes over in blend mode.
+        n_startup_trials: trials before the base's model takes over in blend mode.
+        base: the blend's classical sampler: ``"auto"``, ``"gp"`` (needs torch) or
+            ``"tpe"``.
+        prior: the user's beliefs, ``{name: value}`` or ``{name: Belief(value,
+            confidence)}`` (:class:`~tunepilot.space.Belief`); needs ``search_space``.
+        prior_from: earlier studies whose best trials become a prior: a study name in
+            the same storage, a :class:`~tunepilot.samplers.StudyRef`, or a list.
+        safeguard: in llm mode, hand trials to the fallback sampler while the model's
+            trials do not beat it; ``False`` runs every trial from the model.
 
     Raises:
         ValueError: an argument is out of range.
@@ -163,7 +184,7 @@ class LLMSampler(BaseSampler):
 
     def __init__(
         self,
-        model: str | Backend = "local",
+        model: str | Backend | None = "auto",
         *,
         description: str | None = None,
         search_space: SearchSpace | Mapping[str, BaseDistribution] | None = None,
@@ -182,6 +203,10 @@ class LLMSampler(BaseSampler):
         prior_epsilon: float = 0.1,
         refresh_every: int = 10,
         n_startup_trials: int = 10,
+        base: str = "auto",
+        prior: Mapping[str, Any] | None = None,
+        prior_from: str | StudyRef | Sequence[str | StudyRef] | None = None,
+        safeguard: bool = True,
     ) -> None:
         if mode not in ("blend", "llm"):
             raise ValueError(f"mode must be 'blend' or 'llm', got {mode!r}")
@@ -201,17 +226,25 @@ class LLMSampler(BaseSampler):
             raise ValueError(f"beta must be >= 0, got {beta}")
         if refresh_every < 1:
             raise ValueError(f"refresh_every must be >= 1, got {refresh_every}")
+        if model is None and mode != "blend":
+            raise ValueError("mode='llm' needs a model; without one, use mode='blend' with "
+                             "prior= or prior_from=")
+        if mode != "blend" and (prior or prior_from):
+            raise ValueError("prior= and prior_from= shape the blend: use mode='blend'")
+        if prior and search_space is None:
+            raise ValueError("prior= needs search_space=: the beliefs are checked against "
+                             "the parameters' ranges")
         if mode == "blend" and fallback is not None:
             raise ValueError(
-                "blend mode blends with its own TPE, which is also its fallback; "
+                "blend mode blends with its own base (base='auto', 'gp' or 'tpe'); "
                 "use mode='llm' to choose a fallback sampler"
             )
-        if mode == "llm" and model == "local":
+        if mode == "llm" and model == "local" and not safeguard:
             _logger.warning(
-                "mode='llm' runs the embedded 135M model's configurations as they are; on "
-                "tunepilot's synthetic benchmark that searched worse than random search "
-                "(benchmarks/README.md). Use mode='blend' (the default) with this model, "
-                "or mode='llm' with a capable one."
+                "mode='llm' with safeguard=False runs the embedded 135M model's "
+                "configurations as they are; on tunepilot's benchmarks that searched worse "
+                "than random search (benchmarks/README.md). Use mode='blend' (the default) "
+                "with this model, or mode='llm' with a capable one."
             )
         self.model = model
         self.description = description
@@ -225,10 +258,17 @@ class LLMSampler(BaseSampler):
         self.prior_epsilon = prior_epsilon
         self.refresh_every = refresh_every
         self.n_startup_trials = n_startup_trials
+        self.base = base
+        self.safeguard = safeguard
+        self.prior = parse_beliefs(self.search_space, prior) if prior and self.search_space else {}
+        self.prior_from = as_study_refs(prior_from)
         self._blender = (
-            Blender(beta=beta, epsilon=prior_epsilon, n_startup_trials=n_startup_trials, seed=seed)
+            Blender(beta=beta, epsilon=prior_epsilon, n_startup_trials=n_startup_trials,
+                    seed=seed, base=base,
+                    sources=[belief_source(self.prior)] if self.prior else [])
             if mode == "blend" else None
         )
+        self._studies_loaded = False
         self.fallback: BaseSampler = (
             self._blender.tpe if self._blender is not None
             else fallback if fallback is not None else TPESampler(seed=seed)
@@ -251,6 +291,9 @@ class LLMSampler(BaseSampler):
     @property
     def backend(self) -> Backend:
         """The backend, built on first use (loading a local model is not free)."""
+        if self.model is None:
+            raise LLMConfigError("this sampler has no model (model=None): its blend uses "
+                                 "prior= and prior_from= only")
         with self._lock:
             if self._backend is None:
                 self._backend = make_backend(
@@ -277,6 +320,21 @@ class LLMSampler(BaseSampler):
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
+        space = self._call_space(study)
+        if self._blender is None:
+            return space
+        # The blend samples what every finished trial has, as TPE and the GP do: a
+        # conditional parameter is left to the independent sampler.
+        finished = study._get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED), use_cache=True
+        )
+        if finished:
+            common = set.intersection(*(set(t.params) for t in finished))
+            space = {n: d for n, d in space.items() if n in common}
+        return space
+
+    def _call_space(self, study: Study) -> dict[str, BaseDistribution]:
+        """The space the model proposes in: the declared one, or every parameter seen."""
         if self.search_space is not None:
             return self.search_space.to_optuna()
         # Every parameter any trial has used, with its latest distribution: a failed or
@@ -289,9 +347,14 @@ class LLMSampler(BaseSampler):
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
+        _single_objective(study)
         if "fixed_params" in trial.system_attrs:
             # Enqueued by an earlier call of ours (a batch) or by the user.
             return {}
+        if self._blender is not None and search_space:
+            # Like TPE, leave single-valued parameters to Optuna, which sets them itself.
+            varying = {n: d for n, d in search_space.items() if not d.single()}
+            return self._sample_blend(study, trial, varying, self._blender) if varying else {}
         if not search_space:
             return self._use_fallback(
                 study, trial, search_space, "space_unknown",
@@ -307,14 +370,9 @@ class LLMSampler(BaseSampler):
                 study, trial, search_space, "backing_off",
                 f"the LLM failed {self._consecutive_failures} times in a row; trying it again later",
             )
-        if self._blender is not None:
-            # Like TPE, leave single-valued parameters to Optuna, which sets them itself.
-            varying = {n: d for n, d in search_space.items() if not d.single()}
-            if not varying:
-                return {}
-            return self._sample_blend(
-                study, trial, varying, SearchSpace.from_optuna(varying), self._blender
-            )
+        share, trusted = model_share(study) if self.safeguard else (1.0, None)
+        if trusted is not None and not model_turn(study, trial, share, trusted):
+            return self._use_base(study, trial, search_space, share)
         space = SearchSpace.from_optuna(search_space)
         try:
             call = self._call(study, trial, space)
@@ -330,11 +388,12 @@ class LLMSampler(BaseSampler):
             )
         with self._lock:
             self._consecutive_failures = 0
-        share = len(call.proposals)
+        batch = len(call.proposals)
         for proposal in call.proposals[1:]:
-            study.enqueue_trial(proposal.values, user_attrs=self._attrs(trial, call, proposal, share))
+            study.enqueue_trial(proposal.values, user_attrs=self._attrs(trial, call, proposal, batch))
         first = call.proposals[0]
-        self._set_attrs(study, trial, self._attrs(trial, call, first, share))
+        self._set_attrs(study, trial, {**self._attrs(trial, call, first, batch),
+                                       "llm.model_share": round(share, 4)})
         self.stats.count("llm_trials")
         return dict(first.values)
 
@@ -343,17 +402,26 @@ class LLMSampler(BaseSampler):
         study: Study,
         trial: FrozenTrial,
         search_space: dict[str, BaseDistribution],
-        space: SearchSpace,
         blender: Blender,
     ) -> dict[str, Any]:
+        self._load_study_priors(study, blender)
         n_complete = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         call: _Call | None = None
         error: LLMError | None = None
         with self._lock:
-            due = blender.prior is None or n_complete >= blender.refreshed_at + self.refresh_every
+            advised = LLM in blender.sources and bool(blender.sources[LLM].configs)
+            due = self.model is not None and (
+                not advised or n_complete >= blender.refreshed_at + self.refresh_every)
             if due:  # one refresh per step, however many threads are sampling
                 blender.refreshed_at = n_complete
-        if due:
+            skipping = due and self._trials_to_skip > 0
+            if skipping:
+                self._trials_to_skip -= 1
+        if due and not skipping:
+            space = SearchSpace.from_optuna(
+                {n: d for n, d in self._call_space(study).items() if not d.single()}
+                or search_space
+            )
             try:
                 call = self._call(study, trial, space)
             except LLMConfigError:
@@ -362,13 +430,22 @@ class LLMSampler(BaseSampler):
                 self._record_failure()
                 error = exc
             else:
+                with self._lock:
+                    self._consecutive_failures = 0
                 if call.proposals:
                     # A clamped value is no advice about where in its range to look.
-                    unknown = [{n for n, kinds in p.repairs.items() if CLAMPED in kinds} for p in call.proposals]
+                    unknown = [{n for n, kinds in p.repairs.items() if CLAMPED in kinds}
+                               for p in call.proposals]
                     blender.add(space, [p.values for p in call.proposals], n_complete, unknown)
-        if blender.prior is None:
+        if not blender.has_prior:
             if error is not None:
                 return self._use_fallback(study, trial, search_space, _reason_key(error), str(error))
+            if skipping:
+                return self._use_fallback(
+                    study, trial, search_space, "backing_off",
+                    f"the LLM failed {self._consecutive_failures} times in a row; trying it "
+                    "again later",
+                )
             errors = "; ".join(call.errors[:3]) if call is not None else "no proposals yet"
             return self._use_fallback(
                 study, trial, search_space, "invalid_output", f"no usable configuration: {errors}",
@@ -379,16 +456,86 @@ class LLMSampler(BaseSampler):
                 "trial %d: refreshing the LLM prior failed (%s); blending with the previous one",
                 trial.number, error,
             )
-        params, part, beta = blender.sample(study, trial, search_space)
+        choice = blender.sample(study, trial, search_space)
         attrs: dict[str, Any] = {
-            "llm.source": "blend", "llm.blend_part": part, "llm.beta": round(beta, 4),
+            "llm.source": "blend", "llm.blend_part": choice.part, "llm.beta": round(choice.beta, 4),
+            "llm.base": choice.base,
+            # Every source whose prior shaped this trial: the one it was drawn from, or
+            # every source with weight in the acquisition.
+            "llm.prior_sources": (
+                [choice.source] if choice.source is not None
+                else sorted(n for n, b in choice.betas.items() if b > 0)
+                if choice.part not in (RANDOM,) else []
+            ),
         }
+        if len(choice.betas) > 1 or (choice.betas and LLM not in choice.betas):
+            attrs["llm.betas"] = {n: round(b, 4) for n, b in choice.betas.items()}
+        if choice.source is not None:
+            attrs["llm.prior_source"] = choice.source
         if call is not None:
             attrs.update(self._usage_attrs(call))
             attrs.update({"llm.rationale": call.rationale, "llm.proposals": len(call.proposals)})
+        params, moved = self._claim(study, trial, search_space,
+                                    self._complete(study, trial, search_space, choice.params))
+        if moved:
+            attrs["llm.deduplicated"] = True
         self._set_attrs(study, trial, attrs)
         self.stats.count("blend_trials")
         return params
+
+    def _claim(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution],
+        params: dict[str, Any],
+    ) -> tuple[dict[str, Any], bool]:
+        """``params``, claimed in the storage, or a nearby untried configuration when
+        another trial has (or claims) the same one; and whether it moved.
+
+        Workers in several processes that sample at once can reach the same
+        configuration (the GP's acquisition maximum, a corner); each writes its claim
+        before it reads the others', so of two equal claims at least one sees the
+        other, and moves.
+        """
+        study._storage.set_trial_system_attr(trial._trial_id, CLAIM, params)
+        others = [t for t in study._get_trials(deepcopy=False, use_cache=False)
+                  if t.number != trial.number]
+        moved = deduplicate([Proposal(params)], others, SearchSpace.from_optuna(search_space),
+                            self._rng)
+        if not moved or moved[0].values == params:
+            return params, False
+        study._storage.set_trial_system_attr(trial._trial_id, CLAIM, moved[0].values)
+        return dict(moved[0].values), True
+
+    def _complete(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution],
+        params: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """``params`` with every parameter of ``search_space`` set, as Python values.
+
+        The base samplers leave their random startup to ``sample_independent``; drawing
+        those values here instead (from the same sampler) answers for the whole space.
+        """
+        out = _plain(params)
+        for name, dist in search_space.items():
+            if name not in out:
+                out[name] = _plain(
+                    {name: self.fallback.sample_independent(study, trial, name, dist)})[name]
+        return out
+
+    def _load_study_priors(self, study: Study, blender: Blender) -> None:
+        """Turn ``prior_from`` into a source, once, when the storage is known."""
+        with self._lock:
+            if self._studies_loaded or not self.prior_from:
+                self._studies_loaded = True
+                return
+            self._studies_loaded = True
+        space = self.search_space or SearchSpace.from_optuna(self._call_space(study))
+        source = Source(STUDY)
+        for ref in self.prior_from:
+            source.add(best_configs(ref, space, study._storage))
+        with self._lock:
+            blender.sources[STUDY] = source
+        _logger.info("prior from %s: %d configurations", ", ".join(r.study_name for r in
+                     self.prior_from), len(source.configs))
 
     def sample_independent(
         self,
@@ -399,6 +546,7 @@ class LLMSampler(BaseSampler):
     ) -> Any:
         # Parameters outside the relative space: the first define-by-run trial, or a
         # conditional parameter the space does not hold.
+        _single_objective(study)
         return self.fallback.sample_independent(study, trial, param_name, param_distribution)
 
     def _call(self, study: Study, trial: FrozenTrial, space: SearchSpace) -> _Call:
@@ -424,82 +572,12 @@ class LLMSampler(BaseSampler):
             self.stats.add_usage(completion.usage)
             return completion
 
-        completion = ask(messages)
-        usage, latency, cached = completion.usage, completion.latency_s, completion.cached
-        answer = parse_answer(completion, space)
-        proposals, errors, rationale = list(answer.proposals), list(answer.errors), answer.rationale
-        if errors:
-            self.stats.count("invalid_responses")
-        if errors and len(proposals) < self.batch_size:
-            self.stats.count("repair_round_trips")
-            followup = messages + [
-                {"role": "assistant", "content": completion.text[:2000]},
-                {"role": "user", "content": _REPAIR_PROMPT.format(errors="; ".join(errors[:5]))},
-            ]
-            try:
-                second = ask(followup)
-            except LLMConfigError:
-                raise
-            except LLMError as exc:
-                if not proposals:
-                    raise
-                errors.append(f"repair request failed: {exc}")
-            else:
-                usage, latency = usage + second.usage, latency + second.latency_s
-                repaired = parse_answer(second, space)
-                if repaired.errors:
-                    self.stats.count("invalid_responses")
-                proposals += repaired.proposals
-                rationale = rationale or repaired.rationale
-                errors = repaired.errors if repaired.proposals else errors + repaired.errors
-        proposals = self._deduplicate(proposals, others, space)[: self.batch_size]
+        answer = answer_with_repair(ask, messages, space, self.batch_size, self.stats)
+        proposals = deduplicate(list(answer.proposals), others, space, self._rng)[: self.batch_size]
         self.stats.count("proposals", len(proposals))
         self.stats.count("repaired_params", sum(len(p.repairs) for p in proposals))
-        return _Call(proposals, rationale, errors, usage, latency, digest, cached)
-
-    def _deduplicate(
-        self, proposals: list[Proposal], trials: list[FrozenTrial], space: SearchSpace
-    ) -> list[Proposal]:
-        names = list(space)
-        seen = set()
-        for past in trials:
-            params = past.params or past.system_attrs.get("fixed_params") or {}
-            if isinstance(params, dict) and params:
-                seen.add(_config_key(params, names))
-        unique = []
-        for proposal in proposals:
-            key = _config_key(proposal.values, names)
-            if key in seen:
-                moved = self._move_away(proposal, space, seen, names)
-                if moved is None:
-                    continue
-                proposal, key = moved, _config_key(moved.values, names)
-            seen.add(key)
-            unique.append(proposal)
-        return unique
-
-    def _move_away(
-        self, proposal: Proposal, space: SearchSpace, seen: set[tuple[Any, ...]], names: list[str]
-    ) -> Proposal | None:
-        """A nearby untried configuration: a small Gaussian step in the unit cube."""
-        for attempt in range(20):
-            sigma = 0.03 * (1 + attempt / 4)
-            values = dict(proposal.values)
-            for name, param in space.items():
-                if isinstance(param, CategoricalParam):
-                    if len(param.choices) > 1 and self._rng.random() < 0.2 + attempt / 40:
-                        values[name] = self._rng.choice(param.choices)
-                else:
-                    u = param.to_unit(values[name]) + self._rng.gauss(0.0, sigma)
-                    values[name] = param.from_unit(u)
-            if _config_key(values, names) not in seen:
-                repairs = {n: list(k) for n, k in proposal.repairs.items()}
-                for name in names:
-                    if values[name] != proposal.values[name]:
-                        repairs.setdefault(name, []).append(DEDUPLICATED)
-                return Proposal(values, repairs)
-        return None
-
+        return _Call(proposals, answer.rationale, list(answer.errors), answer.usage,
+                     answer.latency_s, digest, answer.cached)
     def _attrs(
         self, trial: FrozenTrial, call: _Call, proposal: Proposal, share: int
     ) -> dict[str, Any]:
@@ -537,6 +615,23 @@ class LLMSampler(BaseSampler):
             if excess >= 0:
                 self._trials_to_skip = min(2**excess, _MAX_SKIPPED_TRIALS)
 
+    def _use_base(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution],
+        share: float,
+    ) -> dict[str, Any]:
+        """The base sampler's trial, by the safeguard's quota (:mod:`._guard`)."""
+        self.stats.count("base_trials")
+        self._set_attrs(study, trial, {"llm.source": "base", "llm.model_share": round(share, 4)})
+        return self._from_fallback(study, trial, search_space)
+
+    def _from_fallback(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        params = self.fallback.sample_relative(
+            study, trial, self.fallback.infer_relative_search_space(study, trial))
+        return self._complete(study, trial, search_space, {
+            n: v for n, v in params.items() if n in search_space and _inside(search_space[n], v)})
+
     def _use_fallback(
         self,
         study: Study,
@@ -555,12 +650,7 @@ class LLMSampler(BaseSampler):
         if call is not None:
             attrs.update(self._usage_attrs(call))
         self._set_attrs(study, trial, attrs)
-        fallback_space = self.fallback.infer_relative_search_space(study, trial)
-        params = self.fallback.sample_relative(study, trial, fallback_space)
-        return {
-            name: value for name, value in params.items()
-            if name in search_space and _inside(search_space[name], value)
-        }
+        return self._from_fallback(study, trial, search_space)
 
 
 def _inside(distribution: BaseDistribution, value: Any) -> bool:
@@ -571,3 +661,17 @@ def _inside(distribution: BaseDistribution, value: Any) -> bool:
     return bool(distribution._contains(internal)) and not (
         isinstance(internal, float) and math.isnan(internal)
     )
+
+
+def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Values as Python's own types: Optuna's samplers return them so (numpy scalars are
+    not JSON, and compare unequal to a categorical's choices by type)."""
+    return {n: v.item() if isinstance(v, np.generic) else v for n, v in params.items()}
+
+
+def _single_objective(study: Study) -> None:
+    if len(study.directions) > 1:
+        raise ValueError(
+            "LLMSampler tunes a single objective; for several, use one of Optuna's "
+            "multi-objective samplers (NSGAIISampler, TPESampler, GPSampler)"
+        )

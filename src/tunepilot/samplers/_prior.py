@@ -46,9 +46,11 @@ class Prior:
         epsilon: mass of the uniform component.
         bandwidth: kernel width in the unit cube, one for all or one per numeric
             dimension; ``None`` uses Scott's rule per dimension, within [0.03, 0.3].
-        eta: probability mass a categorical kernel spreads over the other choices.
+        eta: probability mass a categorical kernel spreads over the other choices, one for
+            all or one per categorical dimension.
         unknown: per proposal, the names of parameters whose value carries no
             information (it was clamped into range); their kernel is uniform.
+        weights: per proposal, its share of the mixture (normalised); equal by default.
 
     Example:
         .. code-block:: python
@@ -65,20 +67,29 @@ class Prior:
         *,
         epsilon: float = 0.1,
         bandwidth: float | np.ndarray | None = None,
-        eta: float = 0.2,
+        eta: float | Sequence[float] = 0.2,
         unknown: Sequence[Collection[str]] | None = None,
+        weights: Sequence[float] | None = None,
     ) -> None:
         if not proposals:
             raise ValueError("a prior needs at least one proposal")
         if unknown is not None and len(unknown) != len(proposals):
             raise ValueError(f"unknown has {len(unknown)} entries for {len(proposals)} proposals")
+        if weights is not None and (len(weights) != len(proposals) or min(weights) < 0
+                                    or sum(weights) <= 0):
+            raise ValueError("weights must be one non-negative number per proposal, not all 0")
         if not 0 < epsilon < 1:
             raise ValueError(f"epsilon must be in (0, 1), got {epsilon}")
         self.space = space
         self.epsilon = epsilon
-        self.eta = eta
         self._numeric = [p for p in space.values() if not isinstance(p, CategoricalParam)]
         self._categorical = [p for p in space.values() if isinstance(p, CategoricalParam)]
+        #: Mass each categorical kernel spreads over the other choices, per dimension.
+        self.eta = np.broadcast_to(np.asarray(eta, dtype=float), (len(self._categorical),)).copy()
+        w = np.ones(len(proposals)) if weights is None else np.asarray(weights, dtype=float)
+        #: Mixture weights of the proposals, summing to 1.
+        self.weights = w / w.sum()
+        self._proposals = [dict(p) for p in proposals]
         self.centres = self._to_unit(proposals)
         self.codes = self._to_codes(proposals)
         names: Sequence[Collection[str]] = unknown if unknown is not None else [()] * len(proposals)
@@ -134,9 +145,12 @@ class Prior:
             if k == 1:
                 continue
             same = codes[:, None, i] == self.codes[None, :, i]
-            log_cat = np.where(same, math.log(1 - self.eta), math.log(self.eta / (k - 1)))
+            eta = float(self.eta[i])
+            log_cat = np.where(same, math.log(1 - eta), math.log(eta / (k - 1)))
             log_kernel += np.where(self.known_codes[None, :, i], log_cat, -math.log(k))
-        log_mix = np.logaddexp.reduce(log_kernel, axis=1) - math.log(len(self))
+        with np.errstate(divide="ignore"):
+            log_w = np.log(self.weights)
+        log_mix = np.logaddexp.reduce(log_kernel + log_w[None, :], axis=1)
         return np.asarray(
             np.logaddexp(math.log(1 - self.epsilon) + log_mix, self._log_uniform), dtype=float
         )
@@ -147,12 +161,14 @@ class Prior:
         """Draw ``size`` configurations from π; with ``uniform=False`` from its kernels only
         (the advice itself, without the ε of uniform mass)."""
         out = []
+        weights_equal = bool(np.all(self.weights == self.weights[0]))
         for _ in range(size):
             if uniform and rng.random_sample() < self.epsilon:
                 u = rng.random_sample(len(self._numeric))
                 codes = [rng.randint(len(p.choices)) for p in self._categorical]
             else:
-                j = rng.randint(len(self))
+                j = (rng.randint(len(self)) if weights_equal
+                     else int(rng.choice(len(self), p=self.weights)))
                 u = self.centres[j] + self.bandwidth * rng.normal(0.0, 1.0, len(self._numeric))
                 # Reflect at the borders (a truncated kernel, as in log_pdf).
                 u = np.abs(u)
@@ -165,13 +181,29 @@ class Prior:
                     code = int(self.codes[j, i])
                     if not self.known_codes[j, i]:
                         code = rng.randint(k)
-                    elif k > 1 and rng.random_sample() < self.eta:
+                    elif k > 1 and rng.random_sample() < self.eta[i]:
                         code = (code + 1 + rng.randint(k - 1)) % k
                     codes.append(code)
-            config: dict[str, Any] = {}
-            for value, numeric in zip(u, self._numeric):
-                config[numeric.name] = numeric.from_unit(float(value))
-            for code, categorical in zip(codes, self._categorical):
-                config[categorical.name] = categorical.choices[code]
-            out.append({n: config[n] for n in self.space})
+            out.append(self._config(u, codes))
         return out
+
+    def mode(self, rng: np.random.RandomState) -> dict[str, Any]:
+        """The configuration the prior holds most likely: its heaviest proposal itself
+        (the first of equals), with a uniform draw where that proposal says nothing."""
+        j = int(np.argmax(self.weights))
+        u = np.where(self.known[j], self.centres[j], rng.random_sample(len(self._numeric)))
+        codes = [int(self.codes[j, i]) if self.known_codes[j, i] else rng.randint(len(p.choices))
+                 for i, p in enumerate(self._categorical)]
+        drawn = self._config(u, codes)
+        # Known values exactly as proposed (the unit cube's round trip is not exact).
+        known = {p.name for p, k in zip(self._numeric, self.known[j]) if k}
+        known |= {p.name for p, k in zip(self._categorical, self.known_codes[j]) if k}
+        return {n: self._proposals[j][n] if n in known else v for n, v in drawn.items()}
+
+    def _config(self, u: np.ndarray, codes: Sequence[int]) -> dict[str, Any]:
+        config: dict[str, Any] = {}
+        for value, numeric in zip(u, self._numeric):
+            config[numeric.name] = numeric.from_unit(float(value))
+        for code, categorical in zip(codes, self._categorical):
+            config[categorical.name] = categorical.choices[code]
+        return {n: config[n] for n in self.space}

@@ -7,17 +7,23 @@ model generated from the search space, and each value fitted into the space by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from tunepilot.exceptions import LLMOutputError
-from tunepilot.llm import Completion
+from tunepilot.exceptions import LLMConfigError, LLMError, LLMOutputError
+from tunepilot.llm import Completion, Message, Usage
+from tunepilot.samplers._stats import LLMStats
 from tunepilot.space import SearchSpace
 
 RATIONALE_CHARS = 200
+_REPAIR_PROMPT = (
+    "Your answer could not be used: {errors}. Answer again with JSON only, exactly in the "
+    "requested shape, with every parameter set to a value inside its range."
+)
 
 
 def response_schema(space: SearchSpace, count: int) -> dict[str, Any]:
@@ -116,3 +122,59 @@ def _first_errors(exc: ValidationError, limit: int = 3) -> str:
         where = ".".join(str(p) for p in error["loc"]) or "answer"
         parts.append(f"{where}: {error['msg']}")
     return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one request, and its repair round trip if it needed one, came to."""
+
+    proposals: tuple[Proposal, ...]
+    errors: tuple[str, ...]
+    rationale: str
+    usage: Usage
+    latency_s: float
+    cached: bool
+
+
+def answer_with_repair(
+    ask: Callable[[list[Message]], Completion],
+    messages: list[Message],
+    space: SearchSpace,
+    want: int,
+    stats: LLMStats,
+) -> Answer:
+    """Ask, parse, and when the answer gave fewer than ``want`` usable configurations,
+    ask once more with the errors; every invalid answer and round trip is counted.
+
+    Raises:
+        LLMError: the first request failed, or the repair failed with nothing usable.
+    """
+    completion = ask(messages)
+    usage, latency, cached = completion.usage, completion.latency_s, completion.cached
+    answer = parse_answer(completion, space)
+    proposals, errors, rationale = list(answer.proposals), list(answer.errors), answer.rationale
+    if errors:
+        stats.count("invalid_responses")
+    if errors and len(proposals) < want:
+        stats.count("repair_round_trips")
+        followup = messages + [
+            {"role": "assistant", "content": completion.text[:2000]},
+            {"role": "user", "content": _REPAIR_PROMPT.format(errors="; ".join(errors[:5]))},
+        ]
+        try:
+            second = ask(followup)
+        except LLMConfigError:
+            raise
+        except LLMError as exc:
+            if not proposals:
+                raise
+            errors.append(f"repair request failed: {exc}")
+        else:
+            usage, latency = usage + second.usage, latency + second.latency_s
+            repaired = parse_answer(second, space)
+            if repaired.errors:
+                stats.count("invalid_responses")
+            proposals += repaired.proposals
+            rationale = rationale or repaired.rationale
+            errors = repaired.errors if repaired.proposals else errors + repaired.errors
+    return Answer(tuple(proposals), tuple(errors), rationale, usage, latency, cached)

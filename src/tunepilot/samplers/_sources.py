@@ -7,16 +7,20 @@ every source by its own trust, so a good source keeps its pull while a bad one f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from tunepilot.exceptions import SearchSpaceError
-from tunepilot.space import SearchSpace
+from tunepilot.samplers._prior import Prior
+from tunepilot.space import Belief, CategoricalParam, Param, SearchSpace
+from tunepilot.space._beliefs import BANDWIDTH, OTHERS
+from tunepilot.space._params import CLAMPED
 
 #: Names of the prior sources, as recorded in ``llm.prior_sources``.
 LLM, USER, STUDY = "llm", "user", "study"
@@ -70,10 +74,11 @@ def best_configs(
         SearchSpaceError: the study does not exist, has no completed trial, or shares no
             parameter with ``space``.
     """
+    where = ref.storage if ref.storage is not None else storage
+    if where is None:
+        raise SearchSpaceError(f"prior_from: {ref.study_name!r} names no storage; give its URL")
     try:
-        study = optuna.load_study(
-            study_name=ref.study_name, storage=ref.storage if ref.storage is not None else storage
-        )
+        study = optuna.load_study(study_name=ref.study_name, storage=where)
     except KeyError:
         raise SearchSpaceError(
             f"prior_from: no study named {ref.study_name!r} in that storage; run it first, "
@@ -104,3 +109,92 @@ def best_configs(
                                f"study ({', '.join(space)})")
     return configs
 
+
+
+class Source:
+    """One source of prior knowledge: its configurations, and its prior over a given space.
+
+    Configurations may be partial (a belief about some parameters only; an earlier study
+    without a parameter this one has): what a configuration does not say about a
+    parameter is uniform there. The prior is rebuilt for each space the blend samples in,
+    since a define-by-run study's space can grow.
+
+    Args:
+        name: ``llm``, ``user`` or ``study``, as recorded on trials.
+        bandwidth: fixed kernel widths per numeric parameter (beliefs); ``None`` for
+            Scott's rule over the configurations.
+        eta: mass a categorical kernel leaves to the other choices, per parameter.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        bandwidth: Mapping[str, float] | None = None,
+        eta: Mapping[str, float] | None = None,
+    ) -> None:
+        self.name = name
+        self.bandwidth = dict(bandwidth) if bandwidth is not None else None
+        self.eta = dict(eta) if eta is not None else {}
+        self.configs: list[dict[str, Any]] = []
+        self.unknown: list[frozenset[str]] = []
+        self._priors: dict[SearchSpace, Prior | None] = {}
+
+    def add(self, configs: Sequence[Mapping[str, Any]],
+            unknown: Sequence[Collection[str]] | None = None) -> None:
+        """Add configurations; ``unknown`` names each one's values that carry no advice."""
+        self.configs += [dict(c) for c in configs]
+        self.unknown += [frozenset(u) for u in (unknown or [()] * len(configs))]
+        self._priors.clear()
+
+    def prior(self, space: SearchSpace, epsilon: float) -> Prior | None:
+        """The prior over ``space``, or ``None`` when no configuration says anything there."""
+        if space not in self._priors:
+            self._priors[space] = self._build(space, epsilon)
+        return self._priors[space]
+
+    def _build(self, space: SearchSpace, epsilon: float) -> Prior | None:
+        filled: list[dict[str, Any]] = []
+        unknown: list[set[str]] = []
+        for config, told in zip(self.configs, self.unknown):
+            values: dict[str, Any] = {}
+            blind: set[str] = set()
+            for name, param in space.items():
+                if name in config and name not in told:
+                    try:
+                        value, repairs = param.repair(config[name])
+                    except ValueError:
+                        value, repairs = None, [CLAMPED]
+                    if CLAMPED not in repairs:
+                        values[name] = value
+                        continue
+                blind.add(name)
+                values[name] = _placeholder(param)
+            if len(blind) < len(space):
+                filled.append(values)
+                unknown.append(blind)
+        if not filled:
+            return None
+        bandwidth = None
+        if self.bandwidth is not None:
+            bandwidth = np.array([self.bandwidth.get(p.name, 0.1) for p in space.values()
+                                  if not isinstance(p, CategoricalParam)], dtype=float)
+        eta = [self.eta.get(p.name, 0.2) for p in space.values() if isinstance(p, CategoricalParam)]
+        return Prior(space, filled, epsilon=epsilon, bandwidth=bandwidth, eta=eta or 0.2,
+                     unknown=unknown)
+
+
+def _placeholder(param: Param) -> Any:
+    """Any value inside ``param``: the kernel ignores it on a dimension marked unknown."""
+    return param.choices[0] if isinstance(param, CategoricalParam) else param.from_unit(0.5)
+
+
+def belief_source(beliefs: Mapping[str, Belief]) -> Source:
+    """A source of one configuration: the user's beliefs, with widths from their confidence."""
+    source = Source(
+        USER,
+        bandwidth={n: BANDWIDTH[b.confidence] for n, b in beliefs.items()},
+        eta={n: OTHERS[b.confidence] for n, b in beliefs.items()},
+    )
+    source.add([{n: b.value for n, b in beliefs.items()}])
+    return source

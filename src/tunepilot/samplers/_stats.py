@@ -18,7 +18,9 @@ class LLMStats:
         calls: LLM requests sent, repair round trips included.
         proposals: configurations the LLM proposed that fit the space after repair.
         llm_trials: trials that ran an LLM configuration (llm mode).
-        blend_trials: trials chosen by the blend of the LLM prior and TPE (blend mode).
+        blend_trials: trials chosen by the blend of the priors and its base (blend mode).
+        base_trials: trials the safeguard handed to the base sampler because the model's
+            trials did not beat it (llm mode).
         fallback_trials: trials the fallback sampler chose; why, in ``fallback_reasons``.
         invalid_responses: answers with at least one unusable configuration.
         repair_round_trips: follow-up requests that asked the model to fix its answer.
@@ -30,6 +32,7 @@ class LLMStats:
     proposals: int = 0
     llm_trials: int = 0
     blend_trials: int = 0
+    base_trials: int = 0
     fallback_trials: int = 0
     invalid_responses: int = 0
     repair_round_trips: int = 0
