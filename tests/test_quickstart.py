@@ -36,11 +36,13 @@ def test_quickstart_improves_on_its_first_trial_with_the_embedded_model(tmp_path
     trials = study.trials
     assert len(trials) == spec.n_trials == 20
     assert all(t.state == TrialState.COMPLETE for t in trials), [t.state for t in trials]
-    # Blend mode: the model's proposals are a prior that TPE's candidates are weighed by.
+    # Blend mode: the model's proposals are a prior that weighs the base's acquisition.
     blended = [t for t in trials if t.user_attrs.get("llm.source") == "blend"]
     assert len(blended) >= 0.8 * len(trials), summary["sources"]
     assert any(t.user_attrs.get("llm.blend_part") == "prior" for t in blended)
     assert summary["llm_stats"]["proposals"] > 0
+    # The blend's base is recorded per trial and counted in the summary.
+    assert sum(summary["bases"].values()) == len(blended) and set(summary["bases"]) <= {"gp", "tpe"}
     outside = [t.params for t in trials if not spec.parameters.contains(t.params)]
     assert outside == []
     first, best = trials[0].value, study.best_value

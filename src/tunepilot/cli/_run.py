@@ -150,6 +150,8 @@ def _summary_line(result: RunResult) -> str:
     if result.sources:
         parts.append("sources: " + ", ".join(f"{k} {v}" for k, v in sorted(result.sources.items())))
         parts.append(f"{result.repaired_trials} repaired")
+    if result.bases:
+        parts.append("blend base: " + ", ".join(f"{k} {v}" for k, v in sorted(result.bases.items())))
     parts.append(f"stored in {escape(result.storage)}")
     return " · ".join(parts)
 

@@ -62,6 +62,8 @@ class RunResult:
             ``{"number", "values", "params"}``.
         sources: this call's trials per ``llm.source`` user attribute (``llm``,
             ``fallback``); empty for classical samplers.
+        bases: this call's blend trials per base they were sampled with (``llm.base``:
+            ``gp``, ``tpe``); empty for other samplers.
         repaired_trials: this call's trials whose LLM proposal had to be repaired.
         failures: ``{"number", "reason"}`` for each failed trial of this call.
         llm_stats: the LLM sampler's counters (calls, tokens, cost, ...), if any.
@@ -85,6 +87,7 @@ class RunResult:
     steps: int = 0
     best_trials: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
+    bases: dict[str, int] = field(default_factory=dict)
     repaired_trials: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     llm_stats: dict[str, Any] | None = None
@@ -350,6 +353,9 @@ def _summarize(
         ],
         sources=dict(Counter(
             str(t.user_attrs["llm.source"]) for t in trials if "llm.source" in t.user_attrs
+        )),
+        bases=dict(Counter(
+            str(t.user_attrs["llm.base"]) for t in trials if "llm.base" in t.user_attrs
         )),
         repaired_trials=sum(1 for t in trials if t.user_attrs.get("llm.repairs")),
         failures=[
