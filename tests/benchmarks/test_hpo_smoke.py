@@ -33,54 +33,89 @@ def run_then_resume(
     return before, json.loads(out.read_text())
 
 
+#: The samplers both smoke runs cover; the GP ones need torch (the ``bench`` extra).
+SMOKE = ("random", "tpe", "tpe-default", "gp-default", "blend-defaults", "blend-informative",
+         "blend-misleading")
+#: The blend on each fixed base with the embedded model: on the synthetic suite only, the
+#: live model being most of the smoke run's time (the blend code is the same on both).
+LIVE = ("blend-tpe", "blend-gp")
+NEEDS_TORCH = ("gp-default", "blend-gp")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("suite", "tasks"), [("synthetic", "branin,ackley5-shifted"), ("bayesmark", "SVM-breast_cancer,DT-digits")]
+    ("suite", "tasks", "samplers"), [
+        ("synthetic", "branin,ackley5-shifted", SMOKE + LIVE),
+        ("bayesmark", "SVM-breast_cancer,DT-digits", SMOKE),
+    ]
 )
-def test_hpo_harness_smoke_run_and_report(tmp_path, suite, tasks):
+def test_hpo_harness_smoke_run_and_report(tmp_path, suite, tasks, samplers):
     out = tmp_path / "smoke.json"
-    run("-m", "benchmarks.hpo", "--suite", suite, "--tasks", tasks,
-        "--samplers", "random,tpe,blend-informative,blend-misleading",
-        "--seeds", "2", "--budget", "5", "--out", str(out))
+    run("-m", "benchmarks.hpo", "--suite", suite, "--tasks", tasks, "--samplers", ",".join(samplers),
+        "--seeds", "2", "--budget", "5", "--out", str(out), timeout=600)
     data = json.loads(out.read_text())
     assert data["suite"] == suite and data["seeds"] == [0, 1]
     assert {"machine", "versions", "command", "commit"} <= set(data)
     if Path("/proc/cpuinfo").exists():  # the CPU is named: llama.cpp's output depends on it
         assert data["machine"]["cpu"] and isinstance(data["machine"]["simd"], list)
-    assert len(data["results"]) == 2 * 2 * 4
+    # Without torch the GP samplers are skipped, and the file says so.
+    torch = importlib.util.find_spec("torch") is not None
+    ran = [s for s in samplers if torch or s not in NEEDS_TORCH]
+    assert data["samplers"] == ran and data["skipped"] == [s for s in samplers if s not in ran]
+    assert len(data["results"]) == 2 * 2 * len(ran)
     assert all(len(r["values"]) == 5 for r in data["results"])
-    # Blend runs say which part chose each trial and the weight it gave the prior.
+    # Blend runs say which part chose each trial, the weight it gave the prior and the base.
     for r in data["results"]:
         if r["sampler"].startswith("blend"):
-            assert len(r["parts"]) == len(r["betas"]) == 5
-            assert set(r["parts"]) <= {"prior", "tpe", "random"}
+            assert len(r["parts"]) == len(r["betas"]) == len(r["bases"]) == 5
+            assert set(r["parts"]) <= {"prior", "tpe", "gp", "random"}
             assert all(isinstance(b, float) and b >= 0 for b in r["betas"])
+            fixed = {"blend-tpe": {"tpe"}, "blend-gp": {"gp"}}.get(r["sampler"], {"gp", "tpe"})
+            assert set(r["bases"]) <= fixed, r
         else:
-            assert "parts" not in r and "betas" not in r
+            assert "parts" not in r and "betas" not in r and "bases" not in r
+    # The -default samplers run the task's default configuration first, on every seed.
+    tasks_by_name = {t.name: t for t in tasks_for(suite, tasks.split(","))}
+    for r in data["results"]:
+        task = tasks_by_name[r["task"]]
+        if r["sampler"].endswith("-default"):
+            assert r["enqueued"] == task.default
+            assert r["values"][0] == task.objective(dict(task.default))
+        else:
+            assert "enqueued" not in r
     assert [p.name for p in tmp_path.iterdir()] == ["smoke.json"]  # no half-written copy left
-    report = run("-m", "benchmarks.hpo", "--report", str(out), "--paired", "tpe").stdout
+    base = "gp-default" if torch else "tpe-default"
+    report = run("-m", "benchmarks.hpo", "--report", str(out), "--paired", base).stdout
     assert "| sampler | regret @5 |" in report
     assert "controlled prior: informative (not an LLM)" in report
-    # Differences from TPE seed by seed: one row per other sampler, none for TPE itself.
-    assert "| sampler − TPE (independent) | @5 (seeds ahead) |" in report
+    assert "the default configuration as a user prior (no LLM)" in report
+    # Differences from the base seed by seed: one row per other sampler, none for the base.
+    label = data["labels"][base]
+    assert f"| sampler − {label} | @5 (seeds ahead) |" in report
     paired_rows = [line for line in report.splitlines() if line.endswith("/2) |")]
-    assert len(paired_rows) == 3 and not any(r.startswith("| TPE") for r in paired_rows)
+    assert len(paired_rows) == len(ran) - 1 and not any(r.startswith(f"| {label} |") for r in paired_rows)
     # Run by run: how the runs split, and the runs that weigh most on the mean.
     runs_rows = [line for line in report.split("runs ahead / level / behind")[1].splitlines()
                  if line.startswith("| ") and " of " in line]
-    assert len(runs_rows) == 3 and all("seed" in row for row in runs_rows)
+    assert len(runs_rows) == len(ran) - 1 and all("seed" in row for row in runs_rows)
     # Bayesmark's classification tasks share a scale: their raw accuracy is shown too.
     assert ("| sampler | accuracy @5 |" in report) == (suite == "bayesmark")
+    # A subset is paired with a base it does not show: the base is scored, not shown.
+    subset = run("-m", "benchmarks.hpo", "--report", str(out), "--samplers", "blend-defaults",
+                 "--paired", base, "--plot", str(tmp_path / "subset.png")).stdout
+    assert f"| sampler − {label} |" in subset and f"| {label} |" not in subset
+    assert len([line for line in subset.splitlines() if line.endswith("/2) |")]) == 1
 
 
 @pytest.mark.slow
 def test_overhead_benchmark_smoke_run(tmp_path):
     out = tmp_path / "overhead.json"
-    table = run("-m", "benchmarks.overhead", "--sizes", "20", "--trials", "2", "--repeats", "1",
-                "--out", str(out)).stdout
+    table = run("-m", "benchmarks.overhead", "--sizes", "20", "--gp-sizes", "12", "--trials", "2",
+                "--gp-trials", "2", "--repeats", "1", "--out", str(out)).stdout
     data = json.loads(out.read_text())
-    assert set(data["summary"]["20"]) >= {"tpe_ms", "blend_ms", "blend_over_tpe"}
-    assert "| 20 |" in table
+    assert set(data["summary"]["tpe"]["20"]) >= {"tpe_ms", "blend-tpe_ms", "blend-tpe_over_tpe"}
+    assert set(data["summary"]["gp"]["12"]) >= {"gp_ms", "blend-gp_ms", "blend-gp_over_gp"}
+    assert "| 20 |" in table and "| 12 |" in table
 
 
 @pytest.mark.slow
