@@ -122,6 +122,21 @@ def test_nothing_to_sweep_is_named(tmp_path: Path) -> None:
     assert "hydra.sweeper.params: no parameter to sweep" in done.stderr
 
 
+@pytest.mark.slow
+def test_a_blend_sweep_starts_from_beliefs_and_an_earlier_study(tmp_path: Path) -> None:
+    blend = ["hydra.sweeper.sampler={name: blend, model: null}", "x=interval(-2, 2)"]
+    done = sweep(tmp_path, "hydra.sweeper.n_trials=4", *blend,
+                 "hydra.sweeper.priors={x: {value: 1, confidence: high}}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {s for t in trials(tmp_path) for s in t.user_attrs.get("llm.prior_sources", [])} == {
+        "user"}
+    later = sweep(tmp_path, "hydra.sweeper.n_trials=3", *blend, "hydra.sweeper.study_name=later",
+                  "hydra.sweeper.prior_from=app")
+    assert later.returncode == 0, later.stderr[-3000:]
+    stored = optuna.load_study(study_name="later", storage=db(tmp_path)).trials
+    assert any("study" in t.user_attrs.get("llm.prior_sources", []) for t in stored)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["hydra.sweeper.priors={x: 5}"],
      "hydra.sweeper.priors.x: prior 5 is outside the parameter's range (float in [-2, 2])"),

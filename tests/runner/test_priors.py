@@ -75,8 +75,8 @@ def test_a_prior_written_twice_is_refused() -> None:
 @pytest.mark.parametrize(
     ("definition", "message"),
     [
-        ({"prior": 2.0}, "parameters.x.prior: 2.0 is outside the parameter's range "
-                         "(float in [0, 1])"),
+        ({"prior": 2.0}, ("parameters.x.prior: 2.0 is outside the parameter's range "
+                          "(float in [0, 1])")),
         ({"prior": "big"}, "parameters.x.prior: must be a number, got 'big'"),
         ({"prior": 0.5, "confidence": "certain"},
          "parameters.x.confidence: must be one of low, medium, high, got 'certain'"),
@@ -94,7 +94,7 @@ def test_a_bad_categorical_prior_lists_the_choices() -> None:
     assert message == "parameters.k.prior: 'poly' is not one of the choices ['rbf', 'linear']"
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "gp", "random", {"name": "cmaes"}, None])
+@pytest.mark.parametrize("sampler", ["tpe", "gp", "random", "llm", {"name": "cmaes"}, None])
 def test_a_prior_on_a_sampler_that_cannot_use_it_says_to_use_blend(sampler: Any) -> None:
     fields: dict[str, Any] = {
         "parameters": {"x": {"type": "float", "low": 0, "high": 1, "prior": 0.5}}}
@@ -130,8 +130,8 @@ def test_prior_from_takes_a_name_a_mapping_or_a_list() -> None:
     ("prior_from", "fragment"),
     [
         ({"studdy": "a"}, "prior_from.0.studdy: unknown field; did you mean 'study'?"),
-        ({"study": "a", "top_k": 0}, "prior_from.0.top_k: Input should be greater than or "
-                                     "equal to 1"),
+        ({"study": "a", "top_k": 0}, ("prior_from.0.top_k: Input should be greater than or "
+                                      "equal to 1")),
         ("s", "prior_from: study 's' cannot start from itself; name an earlier study"),
     ],
 )
@@ -256,3 +256,44 @@ def test_a_misnamed_phase_fails_before_the_first_study_runs(tmp_path: Path) -> N
                                         ".*, which does not exist yet"):
         run_studies(load_studies(path), progress=False)
     assert optuna.get_all_study_names(f"sqlite:///{tmp_path / 'phases.db'}") == []
+
+
+# --- what reaches the sampler -------------------------------------------------------------
+
+
+def test_the_blend_gets_the_spec_priors_and_earlier_studies() -> None:
+    from tunepilot.runner import build_sampler
+    from tunepilot.samplers import LLMSampler, StudyRef
+
+    study = spec(parameters={"x": {"type": "float", "low": 0, "high": 1, "prior": 0.25,
+                                   "confidence": "high"}},
+                 prior_from=["a", {"study": "b", "storage": "sqlite:///b.db", "top_k": 2}])
+    sampler = build_sampler(study)
+    assert isinstance(sampler, LLMSampler) and sampler.model is None
+    assert sampler.prior == {"x": Belief(0.25, "high")}
+    assert sampler.prior_from == [StudyRef("a"), StudyRef("b", storage="sqlite:///b.db", top_k=2)]
+
+
+def test_a_phase_starts_from_the_best_trials_of_the_one_before(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'phases.db'}"
+    path = write(tmp_path, f"""\
+        objective: train:objective
+        direction: minimize
+        seed: 0
+        storage: {storage}
+        sampler: {{name: blend, model: null}}
+        parameters:
+          x: {{type: float, low: -1, high: 1}}
+        studies:
+          - name: foundation
+            n_trials: 8
+          - name: finetune
+            n_trials: 4
+            prior_from: foundation
+    """)
+    foundation, finetune = run_studies(load_studies(path), progress=False)
+    assert (foundation.n_trials, finetune.n_trials) == (8, 4)
+    trials = optuna.load_study(study_name="finetune", storage=storage).trials
+    assert any("study" in t.user_attrs.get("llm.prior_sources", []) for t in trials)
+    first = optuna.load_study(study_name="foundation", storage=storage).trials
+    assert not any(t.user_attrs.get("llm.prior_sources") for t in first)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import optuna
 import pytest
 from fastapi.testclient import TestClient
+
+from tunepilot.server.db import make_storage
 
 PARAMETERS: dict[str, Any] = {
     "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
@@ -31,6 +34,16 @@ def refused(client: TestClient, config: dict[str, Any]) -> str:
     assert answer.status_code == 422, answer.text
     detail: str = answer.json()["detail"]
     return detail
+
+
+def prior_sources(db_url: str, sweep: dict[str, Any]) -> set[str]:
+    """Every prior source that shaped one of the sweep's trials (``llm.prior_sources``)."""
+    storage = make_storage(db_url)
+    try:
+        trials = optuna.load_study(study_name=sweep["study_name"], storage=storage).trials
+    finally:
+        storage.engine.dispose()
+    return {s for t in trials for s in t.user_attrs.get("llm.prior_sources", [])}
 
 
 def run(client: TestClient, sweep_id: str, n: int) -> list[dict[str, Any]]:
@@ -64,7 +77,7 @@ def test_an_unknown_confidence_is_refused_naming_it(client: TestClient) -> None:
         client, blend(parameters=parameters))
 
 
-@pytest.mark.parametrize("method", ["bayes", "random", "grid"])
+@pytest.mark.parametrize("method", ["bayes", "random", "grid", "llm"])
 def test_methods_without_a_prior_refuse_one(client: TestClient, method: str) -> None:
     parameters = {"opt": {"values": ["adam", "sgd"], "prior": "sgd"}}
     config = {"method": method, "metric": {"name": "loss"}, "parameters": parameters}
@@ -81,7 +94,7 @@ def test_priors_are_not_sampler_options(client: TestClient, key: str) -> None:
     assert refused(client, config).startswith(f"sampler.{key}: not a sampler option here")
 
 
-def test_a_blend_sweep_with_a_prior_hands_out_runs(client: TestClient) -> None:
+def test_a_blend_sweep_with_a_prior_hands_out_runs(client: TestClient, db_url: str) -> None:
     parameters = {**PARAMETERS, "lr": {**PARAMETERS["lr"], "prior": 0.01, "confidence": "high"},
                   "opt": {"values": ["adam", "sgd"], "prior": "sgd"}}
     created = create(client, blend(parameters=parameters))
@@ -89,6 +102,7 @@ def test_a_blend_sweep_with_a_prior_hands_out_runs(client: TestClient) -> None:
     assert created.json()["config"]["parameters"]["lr"]["prior"] == 0.01
     configs = run(client, created.json()["id"], 4)
     assert all(1e-4 <= c["lr"] <= 1e-1 and c["opt"] in ("adam", "sgd") for c in configs)
+    assert prior_sources(db_url, created.json()) == {"user"}
 
 
 def test_prior_from_an_unknown_sweep_is_refused(client: TestClient) -> None:
@@ -103,10 +117,13 @@ def test_prior_from_a_sweep_without_a_finished_run_is_refused(client: TestClient
         f"prior_from: sweep {earlier!r} cannot give a prior: it has no completed trial yet")
 
 
-def test_a_sweep_starts_from_an_earlier_sweeps_best_runs(client: TestClient) -> None:
+def test_a_sweep_starts_from_an_earlier_sweeps_best_runs(
+    client: TestClient, db_url: str
+) -> None:
     earlier = create(client, RANDOM).json()["id"]
     run(client, earlier, 5)
     created = create(client, blend(prior_from=earlier))
     assert created.status_code == 201, created.text
     configs = run(client, created.json()["id"], 3)
     assert all(1e-4 <= c["lr"] <= 1e-1 for c in configs)
+    assert prior_sources(db_url, created.json()) == {"study"}

@@ -47,7 +47,7 @@ class TunepilotSweeperConf:
         pruner: ``none``, ``median``, ``successive-halving`` or ``hyperband``, or a
             mapping with ``name`` and options.
         params: the search space, name to Hydra sweep expression.
-        priors: beliefs about good values (``blend`` and ``llm`` only), name to a value
+        priors: beliefs about good values (``blend`` only), name to a value
             or ``{value: ..., confidence: low | medium | high}``.
         prior_from: earlier studies whose best trials become a prior: a name (in this
             sweep's storage), ``{study: NAME, storage: URL, top_k: 5}``, or a list.

@@ -9,8 +9,8 @@ study may start from the best trials of earlier ones::
       lr: {type: float, low: 1e-5, high: 1e-1, log: true, prior: 3e-4, confidence: medium}
       optimizer: {type: categorical, choices: [adam, sgd], prior: adam}
 
-Only the ``blend`` and ``llm`` samplers use priors; for any other a prior is an error
-rather than a silent no-op.
+Only the ``blend`` sampler uses priors; for any other a prior is an error rather than
+a silent no-op.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from tunepilot.runner._spec import StudySpec
     from tunepilot.samplers import StudyRef
 
-#: Samplers that take a prior: tunepilot's LLMSampler in its two modes.
-PRIOR_SAMPLERS = ("blend", "llm")
+#: Samplers that take a prior: tunepilot's LLMSampler in blend mode (llm mode runs the
+#: model's own proposals, which a prior would have nothing to weigh).
+PRIOR_SAMPLERS = ("blend",)
 
 _Field = tuple[str, ...]
 

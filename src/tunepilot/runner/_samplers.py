@@ -51,9 +51,9 @@ def build_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     """Construct the sampler ``spec.sampler`` names, seeded with ``spec.seed``.
 
     ``llm`` and ``blend`` build :class:`tunepilot.samplers.LLMSampler` over the spec's
-    search space, in its ``llm`` or ``blend`` mode, with the spec's priors (``prior:``
-    on parameters, ``prior_from:`` earlier studies, in the spec's storage unless one
-    is named); the ``fallback`` option may name another sampler (``fallback: tpe``).
+    search space, in its ``llm`` or ``blend`` mode, the blend with the spec's priors
+    (``prior:`` on parameters, ``prior_from:`` earlier studies, in the spec's storage
+    unless one is named); the ``fallback`` option may name another sampler (``fallback: tpe``).
     ``grid`` walks every combination of the space's discrete values.
 
     Raises:
@@ -81,7 +81,7 @@ def make_sampler(
         space: the parameters the study samples.
         seed: the sampler's seed.
         where: how to name the spec in error messages.
-        prior: the user's beliefs, by parameter (``llm`` and ``blend`` only).
+        prior: the user's beliefs, by parameter (``blend`` only).
         prior_from: earlier studies whose best trials become a prior (likewise).
 
     Raises:
@@ -97,16 +97,16 @@ def make_sampler(
             space = space_from_overrides(["opt=choice(adam, sgd)", "layers=range(1,4)"])
             grid = make_sampler(SamplerSpec(name="grid"), space=space, seed=0)
     """
-    if sampler.name in PRIOR_SAMPLERS:
+    if (prior or prior_from) and sampler.name not in PRIOR_SAMPLERS:
+        raise SpecError(f"{where}: sampler: the {sampler.name} sampler cannot use a prior; use "
+                        "sampler: blend (with model: null for no language model)")
+    if sampler.name in ("llm", "blend"):
         priors: dict[str, Any] = {}
         if prior:
             priors["prior"] = dict(prior)
         if prior_from:
             priors["prior_from"] = list(prior_from)
         return _llm_sampler(sampler, space=space, seed=seed, where=where, priors=priors)
-    if prior or prior_from:
-        raise SpecError(f"{where}: sampler: the {sampler.name} sampler cannot use a prior; use "
-                        "sampler: blend (with model: null for no language model)")
     if sampler.name == "grid":
         return _grid_sampler(sampler, space=space, seed=seed, where=where)
     return _optuna_sampler(sampler, seed=seed, where=where, field="sampler")
@@ -205,7 +205,7 @@ def _check_options(
     for key in options:
         if key == "seed":
             raise SpecError(f"{where}: {field}.seed: set 'seed' at the top level of the spec")
-        if key in _WRITTEN_ELSEWHERE and name in PRIOR_SAMPLERS:
+        if key in _WRITTEN_ELSEWHERE and name in ("llm", "blend"):
             raise SpecError(f"{where}: {field}.{key}: not a sampler option; "
                             f"{_WRITTEN_ELSEWHERE[key]}")
         if key not in allowed:

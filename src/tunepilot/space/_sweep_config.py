@@ -2,8 +2,8 @@
 
 Everything W&B's schema defines is accepted with W&B's defaults (``goal: minimize``,
 hyperband ``eta: 3``, ``strict: false``); tunepilot adds the methods ``llm`` and
-``blend``, a ``sampler`` mapping of sampler options, and priors for those two
-methods: ``prior`` and ``confidence`` on a parameter (a value the run would receive,
+``blend``, a ``sampler`` mapping of sampler options, and priors for ``blend``:
+``prior`` and ``confidence`` on a parameter (a value the run would receive,
 ``low``, ``medium`` or ``high``) and a top-level ``prior_from`` naming earlier sweeps
 of the same server, whose best runs the new sweep starts from. Unknown top-level keys
 (``entity``, ``project``...) are kept, as W&B keeps them.
@@ -40,7 +40,7 @@ Method = Literal["random", "grid", "bayes", "llm", "blend"]
 #: Methods that learn from results and so need a metric to optimise.
 _NEEDS_METRIC = {"bayes", "llm", "blend"}
 #: Methods whose sampler takes a prior (``prior`` on parameters, ``prior_from``).
-PRIOR_METHODS = ("blend", "llm")
+PRIOR_METHODS = ("blend",)
 #: How many bands a min_iter hyperband computes (W&B computes 100; runs never get that far).
 _MAX_BANDS = 40
 

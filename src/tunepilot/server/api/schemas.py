@@ -83,8 +83,8 @@ class SweepCreate(_Body):
 
     config: JsonObject = Field(
         description="W&B sweep config: method, metric, parameters, early_terminate, run_cap...; "
-        "for methods blend and llm, a parameter may carry prior and confidence (low, medium, "
-        "high), and prior_from may name earlier sweeps to start from.",
+        "with method blend, a parameter may carry prior and confidence (low, medium, high), "
+        "and prior_from may name earlier sweeps to start from.",
         examples=[{"method": "random", "metric": {"name": "loss"},
                    "parameters": {"lr": {"min": 0.0001, "max": 0.1}}}],
     )
