@@ -49,11 +49,16 @@ class Liveness:
         with self._lock:
             self._heard.pop(run_id, None)
 
-    def keep_only(self, run_ids: Iterable[str]) -> None:
-        """Forget every run but ``run_ids`` (those still running, e.g. after a delete)."""
+    def now(self) -> float:
+        """The current time on this object's clock."""
+        return self.clock()
+
+    def keep_only(self, run_ids: Iterable[str], *, before: float) -> None:
+        """Forget the runs not in ``run_ids`` (those running when they were read, at
+        ``before``): runs deleted with their sweep. Runs heard since stay."""
         keep = set(run_ids)
         with self._lock:
-            for run_id in [r for r in self._heard if r not in keep]:
+            for run_id in [r for r, t in self._heard.items() if r not in keep and t < before]:
                 del self._heard[run_id]
 
     def silence(self, run_id: str, *, wall: float) -> float:

@@ -292,11 +292,12 @@ class RunService:
         now = now or utcnow()
         timeout = self.ctx.settings.heartbeat_timeout
         cutoff = now - timedelta(seconds=timeout)
+        read_at = self.ctx.liveness.now()
         with self.ctx.db.session() as session:
             running = session.execute(
                 select(Run.id, Run.sweep_id, Run.heartbeat_at).where(Run.state == "running")
             ).all()
-        self.ctx.liveness.keep_only(run_id for run_id, _, _ in running)
+        self.ctx.liveness.keep_only((run_id for run_id, _, _ in running), before=read_at)
         reaped = []
         for run_id, sweep_id, beat in running:
             if (beat < cutoff and self._silence(run_id, beat, now) > timeout
