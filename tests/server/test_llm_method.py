@@ -50,3 +50,44 @@ def test_unknown_llm_options_are_refused(client: TestClient) -> None:
               "parameters": {"lr": {"min": 0.001, "max": 0.1}}}
     refused = client.post("/api/v1/sweeps", json={"config": config})
     assert refused.status_code == 422 and "did you mean 'temperature'" in refused.json()["detail"]
+
+
+def test_the_model_is_called_outside_the_sweeps_lock(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another agent's finish, log and suggest do not wait behind a slow model."""
+    import threading
+    import time
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with FakeOpenAIServer(responder=answer) as llm:
+        config = {
+            "method": "llm", "metric": {"name": "loss"}, "run_cap": 3,
+            "parameters": {"lr": {"min": 0.001, "max": 0.1}, "opt": {"values": ["adam", "sgd"]}},
+            "sampler": {"model": "openai/test-model", "api_base": llm.base_url, "seed": 0,
+                        "timeout": 30, "safeguard": False},
+        }
+        sid = client.post("/api/v1/sweeps", json={"config": config}).json()["id"]
+        first = client.post(f"/api/v1/sweeps/{sid}/suggest").json()["run_id"]
+        asked = len(llm.requests)
+        llm.push_delay(3.0)
+        slow: list[Any] = []
+        worker = threading.Thread(
+            target=lambda: slow.append(client.post(f"/api/v1/sweeps/{sid}/suggest")))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while len(llm.requests) == asked and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(llm.requests) > asked, "the second suggest never asked the model"
+
+        start = time.monotonic()
+        client.post(f"/api/v1/runs/{first}/log", json={"rows": [{"metrics": {"loss": 0.5}}]})
+        finished = client.post(f"/api/v1/runs/{first}/finish", json={})
+        waited = time.monotonic() - start
+        worker.join(30)
+
+        assert finished.status_code == 200 and finished.json()["state"] == "finished"
+        assert waited < 1.5, f"the finish waited {waited:.2f} s behind the model"
+        assert slow[0].status_code == 201, slow[0].text
+        sweep = client.get(f"/api/v1/sweeps/{sid}").json()
+        assert sweep["n_suggested"] == 2 and sweep["state"] == "running"

@@ -6,7 +6,7 @@ import contextlib
 import secrets
 import string
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import optuna
 from optuna.trial import TrialState, create_trial
@@ -33,6 +33,8 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 ATTEMPT_ATTR = "tunepilot.attempt"
 RETRY_OF_ATTR = "tunepilot.retry_of"
+#: A trial a run may hold: its id, number, params, attempt and the run it retries.
+_Claimed = tuple[int, int, dict[str, Any], int, str | None]
 
 
 def new_id(length: int = 8) -> str:
@@ -197,11 +199,66 @@ class SweepService:
         whose answer it lost (the server restarted, the network dropped), it gets
         the run the first request created instead of a second one.
 
+        Grid and random configurations are made under the sweep's lock. The other
+        methods' samplers may take seconds (an ``llm`` sweep calls its model), so their
+        trial is asked for outside the lock, which other agents' finishes, logs and
+        suggests need; the run cap and the sweep's state are checked before and again
+        after. A trial that is then not handed out (the sweep was paused or filled
+        meanwhile) is failed, with the reason.
+
         Raises:
             ConflictError: the sweep hands out nothing now (``reason`` says why).
         """
         ctx = self.ctx
+        with ctx.db.session() as session:
+            sweep = repository.get_sweep(session, sweep_id)
+            study_name, raw = sweep.study_name, sweep.config
+        # Built once per sweep, outside the lock: an llm sweep's model may be probed.
+        study, config = ctx.runtime(sweep_id, study_name, raw)
+        if config.method in ("grid", "random"):
+            with ctx.locks.hold(sweep_id):
+                return self._lease(sweep_id, study, config, agent, request_id, sample=True)
         with ctx.locks.hold(sweep_id):
+            lease = self._lease(sweep_id, study, config, agent, request_id, sample=False)
+        if lease is not None:
+            return lease
+        trial = study.ask(config.space.distributions())
+        # Optuna's ask takes a waiting trial first: a retry the reaper queued meanwhile.
+        attrs = trial.user_attrs
+        asked: _Claimed = (trial._trial_id, trial.number, dict(trial.params),
+                           int(attrs.get(ATTEMPT_ATTR, 1)), attrs.get(RETRY_OF_ATTR))
+        with ctx.locks.hold(sweep_id):
+            return self._lease(sweep_id, study, config, agent, request_id, asked=asked)
+
+    @overload
+    def _lease(self, sweep_id: str, study: optuna.Study, config: SweepConfig,
+               agent: str | None, request_id: str | None, *, sample: Literal[False]
+               ) -> Lease | None: ...
+
+    @overload
+    def _lease(self, sweep_id: str, study: optuna.Study, config: SweepConfig,
+               agent: str | None, request_id: str | None, *, sample: Literal[True] = ...,
+               asked: _Claimed | None = ...) -> Lease: ...
+
+    def _lease(
+        self,
+        sweep_id: str,
+        study: optuna.Study,
+        config: SweepConfig,
+        agent: str | None,
+        request_id: str | None,
+        *,
+        sample: bool = True,
+        asked: _Claimed | None = None,
+    ) -> Lease | None:
+        """Under the sweep's lock: the run for ``request_id``, a queued retry, or a run of
+        ``asked`` (a trial sampled outside the lock) or of a trial sampled here.
+
+        With ``sample=False`` and nothing to hand out without sampling, the checks a
+        fresh trial needs are made and None is returned.
+        """
+        ctx = self.ctx
+        try:
             with ctx.db.session() as session:
                 sweep = repository.get_sweep(session, sweep_id)
                 earlier = repository.run_for_request(session, request_id) if request_id else None
@@ -212,49 +269,70 @@ class SweepService:
                             f"{earlier.sweep_id}; send a new id with each request",
                             reason="request_id_reused",
                         )
+                    if asked is not None:  # a twin of this request was answered meanwhile
+                        self._not_handed_out(asked[0], f"request {request_id} got run {earlier.id}")
                     return Lease(earlier, ctx.settings.heartbeat_interval)
                 _check_open(sweep)
-                snapshot = (sweep.study_name, sweep.config, sweep.n_suggested, sweep.run_cap,
-                            sweep.n_queued)
-            study_name, raw, n_suggested, run_cap, n_queued = snapshot
-            study, config = ctx.runtime(sweep_id, study_name, raw)
-            trial_id, number, params, attempt, retry_of = (
-                self._claim_waiting(study) if n_queued else (None, -1, {}, 1, None)
-            )
-            fresh = trial_id is None
-            if trial_id is None:
-                _check_capacity(sweep_id, config, n_suggested, run_cap)
-                trial_id, number, params = self._new_trial(study, config, n_suggested)
+                n_suggested, run_cap, n_queued = sweep.n_suggested, sweep.run_cap, sweep.n_queued
+        except BaseException as exc:
+            if asked is not None:
+                self._not_handed_out(asked[0], exc)
+            raise
+        if asked is not None:
+            claimed: _Claimed | None = asked
+            fresh = asked[4] is None  # else Optuna's ask took a queued retry
+        else:
+            claimed = self._claim_waiting(study) if n_queued else None
+            fresh = claimed is None
+        if fresh:
             try:
-                run_config = config.space.config_from_internal(params)
-                with ctx.db.session() as session:
-                    run = Run(
-                        id=new_id(), sweep_id=sweep_id, trial_id=trial_id, trial_number=number,
-                        attempt=attempt, retry_of=retry_of, state="running",
-                        agent=agent, request_id=request_id, config=run_config, params=params, summary={},
-                        metric_history=[], n_rows=0, stop_requested=False,
-                    )
-                    session.add(run)
-                    counters: dict[str, Any] = (
-                        {"n_suggested": Sweep.n_suggested + 1} if fresh
-                        else {"n_queued": Sweep.n_queued - 1}
-                    )
-                    if fresh and n_queued:
-                        counters["n_queued"] = 0  # the counter was stale: nothing was waiting
-                    session.execute(
-                        update(Sweep).where(Sweep.id == sweep_id)
-                        .values(updated_at=utcnow(), **counters)
-                    )
-                ctx.liveness.heard(run.id)
-            except BaseException:
-                # No run holds the trial: fail it so no sampler waits on it forever.
-                ctx.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                _check_capacity(sweep_id, config, n_suggested, run_cap)
+            except ConflictError as exc:
+                if asked is not None:
+                    self._not_handed_out(asked[0], exc)
                 raise
+        if claimed is None:
+            if not sample:
+                return None
+            trial_id, number, params = self._new_trial(study, config, n_suggested)
+            attempt, retry_of = 1, None
+        else:
+            trial_id, number, params, attempt, retry_of = claimed
+        try:
+            run_config = config.space.config_from_internal(params)
+            with ctx.db.session() as session:
+                run = Run(
+                    id=new_id(), sweep_id=sweep_id, trial_id=trial_id, trial_number=number,
+                    attempt=attempt, retry_of=retry_of, state="running",
+                    agent=agent, request_id=request_id, config=run_config, params=params, summary={},
+                    metric_history=[], n_rows=0, stop_requested=False,
+                )
+                session.add(run)
+                counters: dict[str, Any] = (
+                    {"n_suggested": Sweep.n_suggested + 1} if fresh
+                    else {"n_queued": Sweep.n_queued - 1}
+                )
+                if fresh and n_queued and asked is None:
+                    counters["n_queued"] = 0  # the counter was stale: nothing was waiting
+                session.execute(
+                    update(Sweep).where(Sweep.id == sweep_id)
+                    .values(updated_at=utcnow(), **counters)
+                )
+            ctx.liveness.heard(run.id)
+        except BaseException:
+            # No run holds the trial: fail it so no sampler waits on it forever.
+            ctx.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            raise
         return Lease(run, ctx.settings.heartbeat_interval)
 
-    def _claim_waiting(
-        self, study: optuna.Study
-    ) -> tuple[int | None, int, dict[str, Any], int, str | None]:
+    def _not_handed_out(self, trial_id: int, why: BaseException | str) -> None:
+        """Fail a trial sampled outside the lock that no run will hold, saying why."""
+        with contextlib.suppress(Exception):
+            self.ctx.storage.set_trial_user_attr(
+                trial_id, "fail_reason", f"not handed out: {why}"[:500])
+            self.ctx.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+
+    def _claim_waiting(self, study: optuna.Study) -> _Claimed | None:
         storage = self.ctx.storage
         waiting = storage.get_all_trials(
             study._study_id, deepcopy=False, states=(TrialState.WAITING,)
@@ -264,7 +342,7 @@ class SweepService:
                 attrs = trial.user_attrs
                 return (trial._trial_id, trial.number, dict(trial.params),
                         int(attrs.get(ATTEMPT_ATTR, 1)), attrs.get(RETRY_OF_ATTR))
-        return None, -1, {}, 1, None
+        return None
 
     def _new_trial(
         self, study: optuna.Study, config: SweepConfig, n_suggested: int
