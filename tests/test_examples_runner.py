@@ -60,3 +60,23 @@ def test_the_hydra_app_sweeps_ten_trials(tmp_path: Path) -> None:
     assert results["best_value"] == study.best_value > 0.9
     assert results["best_params"] == study.best_params
     assert set(results["best_params"]) == {"model.loss", "model.alpha", "model.eta0"}
+
+
+@pytest.mark.slow
+def test_the_phases_hand_their_best_trials_forward(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'phases.db'}"
+    done = cli("run", str(EXAMPLES / "phases" / "spec.yaml"), "--json", "--storage", storage,
+               cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout)["studies"]
+    assert [(r["study_name"], r["n_trials"], r["states"]) for r in results] == [
+        ("foundation", 30, {"COMPLETE": 30}), ("reward", 15, {"COMPLETE": 15}),
+        ("finetune", 10, {"COMPLETE": 10})]
+    # A phase trained on more data reaches a lower validation loss.
+    assert results[0]["best_value"] > results[1]["best_value"] > results[2]["best_value"]
+    for name, earlier in (("reward", "foundation"), ("finetune", "reward")):
+        trials = optuna.load_study(study_name=name, storage=storage).trials
+        shaped = [t for t in trials if "study" in t.user_attrs.get("llm.prior_sources", [])]
+        assert shaped, f"no trial of {name} was shaped by {earlier}'s best trials"
+    first = optuna.load_study(study_name="foundation", storage=storage).trials
+    assert not any(t.user_attrs.get("llm.prior_sources") for t in first)
