@@ -40,9 +40,11 @@ from benchmarks.hpo._bayesmark import bayesmark_tasks
 from benchmarks.hpo._samplers import (
     ADVICE,
     CONTROLLED,
+    FIXED_BASE,
     SAMPLERS,
     Recorder,
     available,
+    first_trial,
     make_sampler,
     missing,
 )
@@ -70,10 +72,15 @@ LABELS = {
     "blend-informative": "blend, controlled prior: informative (not an LLM)",
     "blend-misleading": "blend, controlled prior: misleading (not an LLM)",
     "blend": "blend, embedded SmolLM2-135M",
+    "blend-gp": "blend on GP, embedded SmolLM2-135M",
+    "blend-tpe": "blend on TPE, embedded SmolLM2-135M",
+    "blend-defaults": "blend, the default configuration as a user prior (no LLM)",
     "blend-recorded": "blend, embedded SmolLM2-135M's recorded first answer, replayed (not a live LLM)",
     "llm": "llm, embedded SmolLM2-135M",
     "tpe": "TPE (independent)",
     "tpe-mv": "TPE (multivariate, Optuna default)",
+    "tpe-default": "TPE (multivariate), the default configuration first",
+    "gp-default": "GP, the default configuration first",
 }
 
 
@@ -88,10 +95,13 @@ def tasks_for(suite: str, names: list[str] | None) -> list[Task]:
 
 
 def run_study(
-    task: Task, sampler: optuna.samplers.BaseSampler, budget: int
+    task: Task, sampler: optuna.samplers.BaseSampler, budget: int, first: dict[str, Any] | None = None,
 ) -> tuple[list[float], float, optuna.Study]:
-    """Run ``budget`` trials of ``task``; the values in order, the seconds and the study."""
+    """Run ``budget`` trials of ``task``, ``first`` as trial 0 if given; the values in
+    order, the seconds and the study."""
     study = optuna.create_study(direction=task.direction, sampler=sampler)
+    if first is not None:
+        study.enqueue_trial(first)
     distributions = task.space.to_optuna()
 
     def objective(trial: optuna.Trial) -> float:
@@ -104,19 +114,23 @@ def run_study(
 
 
 def provenance(study: optuna.Study) -> dict[str, list[Any]] | None:
-    """Which part chose each trial of an LLM sampler, and the blend's β then.
+    """Which part chose each trial of an LLM sampler, the blend's β then, and its base.
 
-    ``parts``: ``llm.blend_part`` (prior, tpe or random) of blend trials, else
+    ``parts``: ``llm.blend_part`` (prior, gp, tpe or random) of blend trials, else
     ``llm.source`` (llm, fallback, ...); ``betas``: ``llm.beta`` where the blend
-    recorded one. None for samplers that record neither.
+    recorded one; ``bases``: ``llm.base`` (gp or tpe, which ``base="auto"`` can switch
+    mid-study), where recorded. None for samplers that record none of them.
     """
     attrs = [t.user_attrs for t in study.trials]
     if not any("llm.source" in a for a in attrs):
         return None
-    return {
+    trail = {
         "parts": [a.get("llm.blend_part", a.get("llm.source")) for a in attrs],
         "betas": [a.get("llm.beta") for a in attrs],
     }
+    if any("llm.base" in a for a in attrs):
+        trail["bases"] = [a.get("llm.base") for a in attrs]
+    return trail
 
 
 def environment() -> dict[str, Any]:
@@ -159,14 +173,17 @@ def _job(suite: str, task_name: str, name: str, seed: int, budget: int, model: s
     centres = json.loads(CENTRES.read_text()) if name in CONTROLLED else {}
     advice = json.loads(ADVICE.read_text()) if name == "blend-recorded" else {}
     sampler = make_sampler(name, task, seed, centres=centres, advice=advice, model=model)
+    first = first_trial(name, task)
     try:
-        values, seconds, study = run_study(task, sampler, budget)
+        values, seconds, study = run_study(task, sampler, budget, first)
     finally:
         close = getattr(sampler, "close", None)
         if close is not None:
             close()
     entry = {"task": task.name, "direction": task.direction, "sampler": name, "seed": seed,
              "values": values, "seconds": round(seconds, 3)}
+    if first is not None:
+        entry["enqueued"] = first  # trial 0's configuration, the task's default
     trail = provenance(study)
     if trail is not None:
         entry.update(trail)
@@ -418,7 +435,8 @@ def report(paths: list[str], only: list[str] | None = None, png: str | None = No
 
 def _is_blend(sampler: str) -> bool:
     """Samplers whose runs depend on tunepilot's blend or LLM code (a rule can tell them apart)."""
-    return sampler.split(":")[0] in ("llm", "blend", "blend-recorded", *CONTROLLED)
+    return sampler.split(":")[0] in (
+        "llm", "blend", *FIXED_BASE, "blend-defaults", "blend-recorded", *CONTROLLED)
 
 
 def merge(specs: list[str], out: Path) -> Path:

@@ -13,11 +13,20 @@ from benchmarks.hpo._tasks import Task
 from tunepilot import LLMSampler
 from tunepilot.llm import Backend, Completion, Message, Usage
 from tunepilot.llm._base import BackendWrapper
+from tunepilot.space import Belief
 from tunepilot.testing import ControlledPrior
 
 #: Controlled priors are not language models: their names say so in every table.
 CONTROLLED = ("blend-informative", "blend-misleading")
-SAMPLERS = ("random", "tpe", "tpe-mv", "gp", "cmaes", "hebo", "llm", "blend", "blend-recorded", *CONTROLLED)
+#: Classical samplers whose trial 0 is the task's default configuration (``Task.default``):
+#: a capable model's first advice is often close to it, so LLM results count against these.
+DEFAULT_FIRST = ("tpe-default", "gp-default")
+#: The blend on a fixed base, with the model of ``--model``; ``blend`` chooses its base.
+FIXED_BASE = {"blend-gp": "gp", "blend-tpe": "tpe"}
+SAMPLERS = (
+    "random", "tpe", "tpe-mv", "gp", "cmaes", "hebo", *DEFAULT_FIRST,
+    "llm", "blend", *FIXED_BASE, "blend-defaults", "blend-recorded", *CONTROLLED,
+)
 #: The embedded model's recorded first answer per task, which ``blend-recorded`` replays.
 ADVICE = Path(__file__).resolve().parent / "advice.json"
 
@@ -46,7 +55,9 @@ class RecordedAdvice:
 
     def complete(self, messages: list[Message], **options: Any) -> Completion:
         return Completion(text=self.text, usage=Usage(), model=self.name)
-_NEEDS = {"gp": "torch", "cmaes": "cmaes"}
+
+
+_NEEDS = {"gp": "torch", "gp-default": "torch", "blend-gp": "torch", "cmaes": "cmaes"}
 
 #: Spread of the controlled priors in the unit cube.
 PRIOR_SPREAD = 0.1
@@ -69,6 +80,11 @@ def missing(name: str) -> str:
     return f"its package {_NEEDS[name]!r} is not installed"
 
 
+def first_trial(name: str, task: Task) -> dict[str, Any] | None:
+    """The configuration a run of sampler ``name`` enqueues as trial 0, if any."""
+    return dict(task.default) if name in DEFAULT_FIRST else None
+
+
 def make_sampler(
     name: str,
     task: Task,
@@ -83,9 +99,9 @@ def make_sampler(
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=False)
-    if name == "tpe-mv":
+    if name in ("tpe-mv", "tpe-default"):
         return optuna.samplers.TPESampler(seed=seed)
-    if name == "gp":
+    if name in ("gp", "gp-default"):
         return optuna.samplers.GPSampler(seed=seed)
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed)
@@ -95,7 +111,14 @@ def make_sampler(
     if name == "llm":
         return LLMSampler(model, mode="llm", **common)
     if name == "blend":
-        return LLMSampler(model, mode="blend", **common)
+        return LLMSampler(model, mode="blend", base="auto", **common)
+    if name in FIXED_BASE:
+        return LLMSampler(model, mode="blend", base=FIXED_BASE[name], **common)
+    if name == "blend-defaults":
+        # A user's prior, no language model: the task's default at medium confidence.
+        prior = {param: Belief(value, "medium") for param, value in task.default.items()}
+        return LLMSampler(None, mode="blend", base="auto", prior=prior, search_space=task.space,
+                          seed=seed)
     if name == "blend-recorded":
         recorded = (advice or {}).get(task.suite, {}).get(task.name)
         if recorded is None:

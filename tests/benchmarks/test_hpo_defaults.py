@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from benchmarks.hpo._bayesmark import (
     DATASETS,
     N_FEATURES,
@@ -18,12 +17,13 @@ from benchmarks.hpo._bayesmark import (
     bayesmark_tasks,
     library_default,
 )
+from benchmarks.hpo._samplers import DEFAULT_FIRST, SAMPLERS, first_trial
 from benchmarks.hpo._synthetic import synthetic_tasks
 from benchmarks.hpo._tasks import Task
+
 from tunepilot.space import FloatParam, IntParam, parse_beliefs
 
 TASKS = bayesmark_tasks() + synthetic_tasks()
-CLASSIFICATION = [d for d in DATASETS if d != "diabetes"]
 
 
 def _fold_rows(dataset: str) -> list[int]:
@@ -56,6 +56,14 @@ def test_every_default_lies_inside_its_space_and_is_a_valid_user_prior(task: Tas
     assert set(parse_beliefs(task.space, task.default)) == set(task.space)
 
 
+def test_only_the_default_samplers_enqueue_it() -> None:
+    task = TASKS[0]
+    assert set(DEFAULT_FIRST) <= set(SAMPLERS)
+    for name in SAMPLERS:
+        first = first_trial(name, task)
+        assert first == (dict(task.default) if name in DEFAULT_FIRST else None), name
+
+
 def test_feature_counts_are_the_datas() -> None:
     assert {d: _data(d)[0].shape[1] for d in DATASETS} == N_FEATURES
 
@@ -81,7 +89,8 @@ def test_defaults_kept_as_they_are_equal_the_installed_scikit_learns() -> None:
         assert svm_params["gamma"] == "scale" and mlp["batch_size"] == "auto"
         assert dt["max_depth"] is None and library_default("DT", dataset)["max_depth"] == 15
         assert dt["min_impurity_decrease"] == library_default("DT", dataset)["min_impurity_decrease"]
-        assert (dt["min_samples_leaf"], dt["min_samples_split"], dt["min_weight_fraction_leaf"]) == (1, 2, 0.0)
+        counts = ("min_samples_leaf", "min_samples_split", "min_weight_fraction_leaf")
+        assert [dt[k] for k in counts] == [1, 2, 0.0]
 
 
 def test_tree_fractions_count_the_rows_the_comments_say() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -9,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmarks.hpo.__main__ import tasks_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+def run(*args: str, ok: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``python *args`` in the repository; with ``ok`` (the default) it must succeed."""
     done = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
     if ok:
         assert done.returncode == 0, done.stderr[-2000:]
@@ -237,7 +239,7 @@ def test_merge_keeps_shared_runs_once_and_names_each_rule(tmp_path):
     # A subset without random search is still normalized by its runs, which are not shown.
     subset = run("-m", "benchmarks.hpo", "--report", str(merged), "--samplers", "blend-informative:new",
                  "--plot", str(tmp_path / "plot.png")).stdout
-    rows = [line for line in subset.splitlines() if line.startswith("| blend") or line.startswith("| random")]
+    rows = [line for line in subset.splitlines() if line.startswith(("| blend", "| random"))]
     assert len(rows) == 1 and "[new]" in rows[0], subset
 
     # Runs that differ under one name are not silently dropped.
