@@ -168,13 +168,39 @@ def test_an_outage_keeps_the_last_split_and_buffers_records(
         client.close()
 
 
-def test_without_any_split_the_first_choice_says_why() -> None:
+def test_without_any_split_the_first_choice_says_why_and_no_later_one_waits() -> None:
     client = Client("bot", url=f"http://127.0.0.1:{free_port()}", timeout=0.3)
     try:
         with pytest.raises(ClientError, match="no traffic split for 'bot' yet: ConnectError"):
             client.choose()
+        start = time.perf_counter()
+        for _ in range(100):
+            with pytest.raises(ClientError, match="pass default= to Client"):
+                client.choose()
+        assert time.perf_counter() - start < 0.5, "every choose() waited for a split"
     finally:
         client.close(timeout=0.5)
+
+
+def test_an_app_started_during_an_outage_gets_its_default_until_the_split_comes(
+    server: SweepServer,
+) -> None:
+    server.stop()
+    client = Client("bot", url=server.url, default={"id": "big", "model": "big"}, ttl=0.1,
+                    timeout=0.5)
+    try:
+        start = time.perf_counter()
+        chosen = [client.choose(key=f"user-{i}") for i in range(1000)]
+        assert time.perf_counter() - start < 0.5, "choose() waited on the unreachable server"
+        assert all(v == Variant(id="big", model="big") for v in chosen)
+        server.start()
+        deadline = time.monotonic() + 20
+        while client.split_age is None:
+            assert time.monotonic() < deadline, "the split was never fetched in the background"
+            time.sleep(0.05)
+        assert client.choose(key="user-1").id in {"big", "mid", "small"}
+    finally:
+        client.close()
 
 
 def test_a_key_keeps_its_variant_when_the_split_moves_a_little() -> None:

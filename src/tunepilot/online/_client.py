@@ -61,8 +61,10 @@ class Client:
     The current split is fetched in a background thread every ``ttl`` seconds and
     cached; :meth:`choose` reads only the cache. When the server cannot be reached the
     last split stays in use and a warning says how old it is (one per outage, and a
-    line when the server is back). Only the very first :meth:`choose` may wait, up to
-    ``timeout`` seconds, for a first split.
+    line when the server is back). Until a first split arrives (an application that
+    starts while the server is away), :meth:`choose` returns the ``default`` variant at
+    once; without one, only the first :meth:`choose` waits, up to ``timeout`` seconds,
+    and every call raises until a split arrives.
 
     With a ``key`` (a user or session id) the choice is sticky: the key is hashed onto
     the split's cumulative shares, so the same key gets the same variant as long as the
@@ -75,6 +77,9 @@ class Client:
 
     Args:
         app: the application's name.
+        default: the variant to use until a first split is fetched: the app's baseline,
+            as a :class:`~tunepilot.online.Variant` or its fields
+            (``{"id": "big", "model": "gpt-4.1"}``).
         url: server URL; ``TUNEPILOT_URL`` or ``http://127.0.0.1:8000`` by default.
         token: API token; ``TUNEPILOT_TOKEN`` by default.
         ttl: seconds between refreshes of the split.
@@ -89,7 +94,7 @@ class Client:
 
             from tunepilot.online import Client
 
-            client = Client("support-bot")
+            client = Client("support-bot", default={"id": "big", "model": "gpt-4.1"})
             variant = client.choose({"prompt_length": 812}, key=user_id)
             answer = call_llm(model=variant.model, temperature=variant.temperature)
             client.record(variant, latency_ms=840, input_tokens=812, output_tokens=95)
@@ -99,6 +104,7 @@ class Client:
         self,
         app: str,
         *,
+        default: Variant | Mapping[str, Any] | None = None,
         url: str | None = None,
         token: str | None = None,
         ttl: float = 5.0,
@@ -117,6 +123,8 @@ class Client:
         if not 1 <= batch_size <= 10_000 or max_buffer < batch_size:
             raise ValueError("batch_size must lie in 1..10000 and max_buffer must be at least batch_size")
         self.app = app
+        self.default = (default if default is None or isinstance(default, Variant)
+                        else Variant.model_validate(dict(default)))
         self.url = (url or os.environ.get("TUNEPILOT_URL") or DEFAULT_URL).rstrip("/")
         self.token = token or os.environ.get("TUNEPILOT_TOKEN") or None
         self.ttl = ttl
@@ -129,6 +137,7 @@ class Client:
                                   transport=transport)
         self._snapshot: _Snapshot | None = None
         self._first = threading.Event()
+        self._waited = False
         self._outage_since: float | None = None
         self._last_error = ""
         self._buffer: deque[dict[str, Any]] = deque()
@@ -159,18 +168,26 @@ class Client:
                 has context fields, the split of the request's segment is used.
             key: a request key (user, session) for a sticky choice.
 
+        Returns:
+            The chosen variant; ``default`` while no split was fetched yet.
+
         Raises:
-            ClientError: no split was ever obtained (the server was unreachable for the
-                first ``timeout`` seconds and since).
+            ClientError: no split was ever obtained and there is no ``default`` (the
+                first call waits up to ``timeout`` seconds for one, later calls not).
         """
         snapshot = self._snapshot
         if snapshot is None:
-            self._first.wait(self.timeout)
+            if self.default is not None:
+                return self.default
+            if not self._waited:
+                self._first.wait(self.timeout)
+                self._waited = True
             snapshot = self._snapshot
             if snapshot is None:
                 raise ClientError(
                     f"no traffic split for {self.app!r} yet: {self._last_error or 'no answer'} "
-                    f"from {self.url} (is 'tunepilot server' running, and the app created?)")
+                    f"from {self.url} (is 'tunepilot server' running, and the app created?); "
+                    "pass default= to Client to use the baseline meanwhile")
         ranges = snapshot.ranges
         if snapshot.config is not None and attributes is not None:
             # The request's segment has its own split; one the optimizer has not seen
