@@ -113,7 +113,7 @@ FAMILIES = {"tpe": ("tpe", "blend-tpe", "llm"), "gp": ("gp", "blend-gp")}
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sizes = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
+    sizes = lambda s: [int(x) for x in s.split(",") if x]
     parser.add_argument("--sizes", type=sizes, default=[100, 500, 1000])
     parser.add_argument("--gp-sizes", type=sizes, default=[100, 300])
     parser.add_argument("--trials", type=int, default=20)
