@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -193,6 +195,25 @@ def test_studies_without_a_sweep_are_listed_read_only(
     sweep_study = optuna.load_study(study_name=f"tunepilot-sweep-{sweep_id}", storage=storage)
     assert ui.get(f"/ui/studies/{sweep_study._study_id}").status_code == 404
     assert ui.get("/ui/studies/999999").status_code == 404
+
+
+def test_the_llm_tab_shows_the_blends_base_per_trial_and_in_all(
+    ui: TestClient, db_url: str, request: pytest.FixtureRequest
+) -> None:
+    storage = make_storage(db_url)
+    request.addfinalizer(storage.engine.dispose)
+    study = optuna.create_study(study_name=f"blend-bases-{uuid.uuid4().hex[:8]}", storage=storage)
+    for base in ("gp", "gp", "tpe"):
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        for key, value in (("llm.source", "blend"), ("llm.blend_part", base), ("llm.base", base)):
+            trial.set_user_attr(key, value)
+        study.tell(trial, 1.0)
+    as_json = ui.get(f"/ui/api/studies/{study._study_id}/llm").json()
+    assert as_json["by_base"] == {"gp": 2, "tpe": 1}
+    assert [row["base"] for row in as_json["rows"]] == ["tpe", "gp", "gp"]
+    page = ui.get(f"/ui/studies/{study._study_id}?tab=llm").text
+    assert "blend base: gp 2, tpe 1" in page and "(gp, base gp)" in page
 
 
 def test_on_sqlite_reads_answer_while_another_program_holds_the_write_lock(

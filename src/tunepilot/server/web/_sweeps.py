@@ -197,19 +197,23 @@ def llm_row(
         "repair_details": attrs.get("llm.repair_details"),
         "fallback_reason": attrs.get("llm.fallback_reason"),
         "blend_part": attrs.get("llm.blend_part"), "cached": attrs.get("llm.cached"),
+        "base": attrs.get("llm.base"),
     }
 
 
 def llm_summary(rows: list[dict[str, Any]], *, page: int) -> dict[str, Any]:
     """Totals over every LLM trial and one page of them, newest first."""
     by_source: dict[str, int] = {}
+    by_base: dict[str, int] = {}
     for row in rows:
         by_source[row["source"]] = by_source.get(row["source"], 0) + 1
+        if row["base"]:
+            by_base[str(row["base"])] = by_base.get(str(row["base"]), 0) + 1
     rows.sort(key=lambda r: r["trial"], reverse=True)
     at = Page.of(page, len(rows), LLM_PAGE)
     return {
         "rows": rows[(at.number - 1) * LLM_PAGE: at.number * LLM_PAGE], "page": at,
-        "n_trials": len(rows), "by_source": by_source,
+        "n_trials": len(rows), "by_source": by_source, "by_base": by_base,
         "cost_usd": sum(r["cost_usd"] for r in rows),
         "prompt_tokens": sum(r["prompt_tokens"] for r in rows),
         "completion_tokens": sum(r["completion_tokens"] for r in rows),
