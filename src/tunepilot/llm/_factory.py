@@ -98,12 +98,12 @@ def make_backend(
 def _resolve_auto(api_base: str | None) -> tuple[str, str | None, str | None]:
     """``(model string, api_base, api_key)`` that ``"auto"`` stands for now, said in the log."""
     from tunepilot.llm._auto import choose_model
-    from tunepilot.llm._local import embedded_model_path
+    from tunepilot.llm._local import check_local
 
     choice = choose_model(api_base=api_base)
     if choice.model == "local":
         try:
-            embedded_model_path()
+            check_local()
         except LLMConfigError as exc:
             raise LLMConfigError(
                 f"model 'auto' found nothing to use ({choice.why}) and {exc}; or start "

