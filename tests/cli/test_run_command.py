@@ -170,9 +170,9 @@ def test_the_quickstart_without_the_local_extra_exits_2_saying_what_to_install(
         capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines() == [
+    assert done.stderr.strip().splitlines() == [(
         "error: llama-cpp-python is not installed; install the 'local' extra: "
-        "pip install 'tunepilot[local]'"]
+        "pip install 'tunepilot[local]'")]
 
 
 def test_failed_trials_are_reported_and_the_run_goes_on(tmp_path: Path) -> None:
