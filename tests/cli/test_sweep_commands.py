@@ -111,8 +111,17 @@ def _stop_when_running(server: SweepServer, sweep_id: str) -> None:
         time.sleep(0.1)
 
 
-def test_a_stop_reaches_the_program_as_sigterm(tmp_path: Path, server: SweepServer) -> None:
-    (tmp_path / "train.py").write_text(PROGRAM)
+def test_a_stop_reaches_the_program_as_sigterm(
+    tmp_path: Path, server: SweepServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The program's log() learns of the stop first: it must not raise RunStopped there,
+    # which would end the program before its own SIGTERM handler could run.
+    (tmp_path / "train.py").write_text(PROGRAM.replace(
+        "wandb.finish()\ntime.sleep(float(wandb.config.get(\"sleep\", 0)))",
+        "deadline = time.monotonic() + float(wandb.config.get(\"sleep\", 0))\n"
+        "while time.monotonic() < deadline:\n"
+        "    wandb.log({\"loss\": 1.0})\n"
+        "    time.sleep(0.05)"))
     sweep_id = _sweep(tmp_path, server, {
         "program": str(tmp_path / "train.py"), "method": "grid", "metric": {"name": "loss"},
         "parameters": {"x": {"value": 1}, "sleep": {"value": 60}},
@@ -124,6 +133,7 @@ def test_a_stop_reaches_the_program_as_sigterm(tmp_path: Path, server: SweepServ
     assert result.exit_code == 0, result.output
     assert [r["state"] for r in _runs(server, sweep_id)] == ["stopped"]
     assert (tmp_path / "seen.txt").read_text().splitlines()[-1] == "sigterm"
+    assert "RunStopped" not in capfd.readouterr().err
 
 
 def test_a_program_ignoring_sigterm_is_killed_after_the_grace_period(

@@ -19,10 +19,14 @@ _logger = logging.getLogger("tunepilot.sdk")
 
 
 class RunStopped(BaseException):
-    """Raised by :func:`log` when the server asked to stop the run (hyperband, cancel).
+    """Raised by :func:`log` in a function run by an agent when the server asked to stop
+    the run (hyperband, cancel, a stop request).
 
     A ``BaseException`` so that a training loop's ``except Exception`` does not
-    swallow it; the agent catches it and reports the run as stopped.
+    swallow it; the agent catches it and reports the run as stopped. A program started
+    by ``tunepilot agent`` never sees it: the agent stops the program with SIGTERM, so
+    the program's own SIGTERM handler runs (as under W&B's agent), and its logs until
+    then are kept.
     """
 
 
@@ -131,11 +135,13 @@ class Run:
     """One run: its config, summary and logged history; remote when it has an id.
 
     A run without an id (``init()`` outside any agent) keeps its history in memory.
+    A run of a program the agent started (``signalled``) is stopped by the agent's
+    SIGTERM, not by :class:`RunStopped`.
     """
 
     def __init__(
         self, *, client: Client | None, run_id: str | None, config: Mapping[str, Any],
-        sweep_id: str | None = None,
+        sweep_id: str | None = None, signalled: bool = False,
     ) -> None:
         self.client = client
         self.id = run_id
@@ -145,6 +151,7 @@ class Run:
         self.history: list[dict[str, Any]] = []
         self.stop_event = threading.Event()
         self.stop_reason: str | None = None
+        self.signalled = signalled
         self.finished = False
         self._step = 0
         self._log_lock = threading.Lock()
@@ -169,7 +176,7 @@ class Run:
     def _log(self, data: Mapping[str, Any], step: int | None, commit: bool | None) -> None:
         if self.finished:
             raise TunepilotError("this run has finished; call init() for a new one")
-        if self.stop_event.is_set():
+        if self.stop_event.is_set() and not self.signalled:
             raise RunStopped(self.stop_reason or "the server asked to stop this run")
         row = dict(data)
         sent = to_json(row, "log()")  # before anything changes: a bad value stores nothing
@@ -197,9 +204,12 @@ class Run:
             answer = self.client.post(f"/runs/{self.id}/log", {
                 "rows": [{"step": step, "metrics": sent}], "request_id": uuid.uuid4().hex,
             })
-            if answer and answer.get("stop"):
+            if answer and answer.get("stop") and not self.stop_event.is_set():
                 self.stop_reason = answer.get("reason")
                 self.stop_event.set()
+                if self.signalled:
+                    _logger.info("the server asked to stop run %s (%s); the agent sends SIGTERM",
+                                 self.id, self.stop_reason)
 
     @property
     def name(self) -> str:
@@ -286,7 +296,7 @@ def init(
         remote = client.get(f"/runs/{run_id}")
         current.sweep_config = dict(remote["config"])
         run = Run(client=client, run_id=run_id, config=merge(given, remote["config"]),
-                  sweep_id=remote["sweep_id"])
+                  sweep_id=remote["sweep_id"], signalled=True)
         # A program need not call finish(): hand-set summary keys are sent at exit.
         atexit.register(_flush_at_exit, run)
         return _attach(run)
