@@ -100,6 +100,37 @@ def test_sweep_prints_the_id_and_agent_runs_the_program(
     assert (tmp_path / "seen.txt").read_text().splitlines() == ["--x=1", "--x=2"]
 
 
+def test_sweep_says_it_retries_a_server_that_is_down_and_where(tmp_path: Path) -> None:
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"method": "random", "parameters": {"x": {"min": 0, "max": 1}}}))
+    later = SweepServer(f"sqlite:///{tmp_path / 'late.db'}")
+    lines: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, "-c", "from tunepilot.cli import main; main()", "sweep", str(config),
+         "--url", later.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:
+        assert process.stderr is not None and process.stdout is not None
+        reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))
+        reader.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not any("retrying" in line for line in lines):
+                assert time.monotonic() < deadline, f"no word of retrying: {lines}"
+                time.sleep(0.05)
+            with later:  # the server comes up: the sweep is made
+                assert process.wait(timeout=60) == 0, lines
+            sweep_id = process.stdout.read().strip()
+        finally:
+            if process.poll() is None:
+                process.kill()
+            reader.join(10)
+    said = next(line for line in lines if "retrying" in line)
+    assert f"the sweep server at {later.url}: cannot reach it" in said
+    assert "retrying for up to 60 s" in said and "tunepilot server" in said
+    assert any(f"the sweep server at {later.url} answered after" in line for line in lines)
+    assert len(sweep_id) == 8
+
+
 def _stop_when_running(server: SweepServer, sweep_id: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -42,6 +42,9 @@ def sweep_command(
     url: UrlOption = None,
 ) -> None:
     """Create a sweep from a W&B sweep config; print its id."""
+    # The client's warnings (an unreachable server it retries) reach the terminal.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         sweep_id = create_sweep(config, project=project, url=url)
     except TunepilotError as exc:

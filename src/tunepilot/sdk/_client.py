@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from tunepilot._redact import redact
 from tunepilot.exceptions import ClientError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -24,8 +25,9 @@ class Client:
     """Calls the REST API, retrying while the server is unreachable or restarting.
 
     Connection errors and HTTP 502/503/504 are retried with jittered backoff for up
-    to ``retry_for`` seconds, so agents carry on when the server restarts. Other
-    errors raise :class:`~tunepilot.exceptions.ClientError` with the server's reason.
+    to ``retry_for`` seconds, so agents carry on when the server restarts; a warning
+    on ``tunepilot.sdk`` says so when a request starts retrying, and another when it
+    got through. Other errors raise :class:`~tunepilot.exceptions.ClientError` with the server's reason.
 
     Args:
         url: server URL; ``TUNEPILOT_URL`` or ``http://127.0.0.1:8000`` by default.
@@ -81,8 +83,11 @@ class Client:
         Raises:
             ClientError: the server refused the request, or stayed unreachable.
         """
-        deadline = time.monotonic() + (self.retry_for if retry_for is None else retry_for)
+        started = time.monotonic()
+        window = self.retry_for if retry_for is None else retry_for
+        deadline = started + window
         delay = 0.1
+        retrying = False
         while True:
             try:
                 response = self._http.request(method, path, json=json, params=params,
@@ -90,13 +95,23 @@ class Client:
             except httpx.TransportError as exc:
                 if time.monotonic() >= deadline:
                     raise ClientError(
-                        f"cannot reach the sweep server at {self.url}: {exc}; start it with "
-                        "'tunepilot server' or set TUNEPILOT_URL"
+                        f"cannot reach the sweep server at {redact(self.url)}: {exc}; start "
+                        "it with 'tunepilot server' or set TUNEPILOT_URL"
                     ) from None
-                _logger.debug("%s %s: %s; retrying", method, path, exc)
+                why = f"cannot reach it ({type(exc).__name__}: {exc})"
             else:
                 if response.status_code not in _RETRY_STATUS or time.monotonic() >= deadline:
+                    if retrying:
+                        _logger.warning("the sweep server at %s answered after %.0f s",
+                                        redact(self.url), time.monotonic() - started)
                     return _answer(method, path, response)
+                why = f"it answered HTTP {response.status_code}"
+            if not retrying:
+                retrying = True
+                _logger.warning(
+                    "the sweep server at %s: %s; retrying for up to %.0f s (start it with "
+                    "'tunepilot server', or point TUNEPILOT_URL or --url at it)",
+                    redact(self.url), why, window)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
 
