@@ -85,9 +85,19 @@ def test_a_prior_needs_the_blend_and_a_space_and_no_model_needs_a_prior():
         LLMSampler(None, mode="llm", prior={"x": 1.0}, search_space=SPACE)
     with pytest.raises(ValueError, match="search_space="):
         LLMSampler(None, prior={"x": 1.0})
-    sampler = LLMSampler(None, search_space=SPACE, seed=0)
+    sampler = LLMSampler(None, prior={"x": 1.0}, search_space=SPACE, seed=0)
     with pytest.raises(LLMConfigError, match="model=None"):
         sampler.backend  # noqa: B018
+
+
+def test_without_a_model_or_a_prior_the_blend_is_its_base_quietly(caplog):
+    sampler = LLMSampler(None, search_space=SPACE, seed=0, base="tpe", n_startup_trials=4)
+    with caplog.at_level("WARNING", logger="tunepilot"):
+        study = run(sampler, 8)
+    assert not caplog.records and sampler.stats.fallback_trials == 0
+    attrs = [t.user_attrs for t in study.trials]
+    assert [a["llm.blend_part"] for a in attrs] == ["random"] * 4 + ["tpe"] * 4
+    assert all(a["llm.prior_sources"] == [] and a["llm.base"] == "tpe" for a in attrs)
 
 
 def test_each_source_earns_its_own_weight():

@@ -437,7 +437,7 @@ class LLMSampler(BaseSampler):
                     unknown = [{n for n, kinds in p.repairs.items() if CLAMPED in kinds}
                                for p in call.proposals]
                     blender.add(space, [p.values for p in call.proposals], n_complete, unknown)
-        if not blender.has_prior:
+        if not blender.has_prior and self.model is not None:
             if error is not None:
                 return self._use_fallback(study, trial, search_space, _reason_key(error), str(error))
             if skipping:
@@ -493,16 +493,21 @@ class LLMSampler(BaseSampler):
         Workers in several processes that sample at once can reach the same
         configuration (the GP's acquisition maximum, a corner); each writes its claim
         before it reads the others', so of two equal claims at least one sees the
-        other, and moves.
+        other, and moves. With no other trial running or queued, no claim is written,
+        and the configuration is checked against the finished trials only.
         """
-        study._storage.set_trial_system_attr(trial._trial_id, CLAIM, params)
-        others = [t for t in study._get_trials(deepcopy=False, use_cache=False)
+        busy = any(t.number != trial.number for t in study._get_trials(
+            deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING), use_cache=False))
+        if busy:
+            study._storage.set_trial_system_attr(trial._trial_id, CLAIM, params)
+        others = [t for t in study._get_trials(deepcopy=False, use_cache=not busy)
                   if t.number != trial.number]
         moved = deduplicate([Proposal(params)], others, SearchSpace.from_optuna(search_space),
                             self._rng)
         if not moved or moved[0].values == params:
             return params, False
-        study._storage.set_trial_system_attr(trial._trial_id, CLAIM, moved[0].values)
+        if busy:
+            study._storage.set_trial_system_attr(trial._trial_id, CLAIM, moved[0].values)
         return dict(moved[0].values), True
 
     def _complete(
