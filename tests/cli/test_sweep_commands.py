@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 
 from tunepilot.cli import app
 from tunepilot.testing import SweepServer
+from tunepilot.testing._sweep_server import free_port
 
 runner = CliRunner()
 
@@ -262,6 +264,21 @@ def test_db_upgrade_and_token_create(tmp_path: Path) -> None:
 def test_server_refuses_a_public_host_without_a_token(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/public.db"
     runner.invoke(app, ["db", "upgrade", "--db", url])
-    result = runner.invoke(app, ["server", "--db", url, "--host", "0.0.0.0"],
-                           env={"TUNEPILOT_TOKEN": ""})
+    result = runner.invoke(app, ["server", "--db", url, "--host", "0.0.0.0",
+                                 "--port", str(free_port())], env={"TUNEPILOT_TOKEN": ""})
     assert result.exit_code == 2 and "without an API token" in result.output
+
+
+def test_server_on_a_taken_port_says_so_before_anything_else(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-c", "from tunepilot.cli import main; main()", "server",
+             "--db", f"sqlite:///{tmp_path}/busy.db", "--port", str(port)],
+            capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [(
+        f"error: port {port} on 127.0.0.1 is taken (another 'tunepilot server'?); stop that "
+        "process, or pick another port with --port or TUNEPILOT_PORT")]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 from typing import Annotated, Any
 
 import typer
@@ -46,22 +48,53 @@ def serve(settings: Any, *, migrate: bool = False, log_level: str = "warning") -
     """Check the database and the auth rule, then serve until interrupted.
 
     Raises:
-        TunepilotError: the database is not ready, or a non-loopback host has no token
-            (:func:`~tunepilot.server.create_app` refuses it).
+        TunepilotError: the port is taken, the database is not ready, or a non-loopback
+            host has no token (:func:`~tunepilot.server.create_app` refuses it).
     """
     import optuna
     import uvicorn
 
     from tunepilot.server import create_app, upgrade_database
 
-    if migrate:
-        upgrade_database(settings.db_url)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    app = create_app(settings)
-    _err.print(f"tunepilot server on http://{settings.host}:{settings.port} "
-               f"(dashboard at /ui, API under /api/v1, docs at /docs)")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                access_log=log_level in ("info", "debug"))
+    # Bound first, and served from that socket: a taken port is said before anything
+    # else happens, and no other process can take it between the check and the serving.
+    sock = bind(settings.host, settings.port)
+    try:
+        if migrate:
+            upgrade_database(settings.db_url)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        app = create_app(settings)
+        _err.print(f"tunepilot server on http://{settings.host}:{settings.port} "
+                   f"(dashboard at /ui, API under /api/v1, docs at /docs)")
+        config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                                log_level=log_level, access_log=log_level in ("info", "debug"))
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port``, as uvicorn binds one.
+
+    Raises:
+        TunepilotError: the port is taken, or the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise TunepilotError(
+                f"port {port} on {host} is taken (another 'tunepilot server'?); stop that "
+                f"process, or pick another port with --port or TUNEPILOT_PORT") from None
+        raise TunepilotError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except OverflowError:
+        sock.close()
+        raise TunepilotError(f"port {port} is not a TCP port (0 to 65535)") from None
+    return sock
 
 
 def server_command(
