@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -25,6 +27,23 @@ def test_simulate_prints_the_json_summary(tmp_path: Path) -> None:
     for key in ("cost_reduction", "oracle_capture", "quality_delta_lower95",
                 "p99_latency_within_budget", "rollbacks"):
         assert key in summary
+
+
+def test_simulate_with_one_seed_prints_strict_json(tmp_path: Path) -> None:
+    world = tmp_path / "tiny.yaml"
+    world.write_text(TINY)
+    done = subprocess.run(
+        [sys.executable, "-c", "from tunepilot.cli import main; main()", "online", "simulate",
+         "--world", str(world), "--seeds", "1", "--json"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    summary = json.loads(done.stdout, parse_constant=refuse)
+    assert summary["seeds"] == [1]
+    assert summary["quality_delta_lower95"] is None  # one seed bounds nothing
 
 
 def test_simulate_table_and_a_bad_world(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ decisions (with evidence) and rollouts on a running server."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -66,7 +67,7 @@ def simulate_command(
         err.print(f"[red]error: {escape(str(exc))}[/red]")
         raise typer.Exit(EXIT_USAGE) from None
     if json_output:
-        typer.echo(json.dumps(summary))
+        typer.echo(json.dumps(_finite(summary), allow_nan=False))
         return
     table = Table(title=f"world {summary['world']}, {len(summary['seeds'])} seeds")
     table.add_column("policy")
@@ -78,9 +79,22 @@ def simulate_command(
     capture = summary["oracle_capture"]
     typer.echo(
         f"oracle capture {capture:.0%}" if capture is not None else "oracle saves nothing here")
-    typer.echo(f"quality delta lower 95% bound {summary['quality_delta_lower95']:+.2f} points; "
+    lower = summary["quality_delta_lower95"]
+    bound = f"{lower:+.2f} points" if lower is not None else "n/a (needs 2 seeds or more)"
+    typer.echo(f"quality delta lower 95% bound {bound}; "
                f"p99 latency {summary['p99_latency_ms']:.0f} ms (budget "
                f"{summary['p99_latency_budget_ms']:.0f}); rollbacks {summary['rollbacks']}")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None``: JSON has no numbers for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def worlds_command() -> None:

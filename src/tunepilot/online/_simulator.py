@@ -322,14 +322,15 @@ def _serve(world: World, confs: np.ndarray, diff: np.ndarray, tokens: np.ndarray
 
 
 def summarize(world: World, results: Sequence[SeedResult]) -> dict[str, Any]:
-    """The benchmark summary over seeds (the ``--json`` output)."""
+    """The benchmark summary over seeds (the ``--json`` output): JSON, with ``None`` for
+    what the seeds cannot tell (a confidence bound from one seed)."""
     seeds = [r.seed for r in results]
     reduction = np.array([1 - r.cost["optimizer"] / r.cost["premium"] for r in results])
     oracle = np.array([1 - r.cost["oracle"] / r.cost["premium"] for r in results])
     single = np.array([1 - r.cost["best_single"] / r.cost["premium"] for r in results])
     dq = np.array([100 * (r.quality["optimizer"] - r.quality["premium"]) for r in results])
     k = len(results)
-    lower = float(dq.mean() - sps.t.ppf(0.95, k - 1) * dq.std(ddof=1) / math.sqrt(k)) if k > 1 else float("nan")
+    lower = float(dq.mean() - sps.t.ppf(0.95, k - 1) * dq.std(ddof=1) / math.sqrt(k)) if k > 1 else None
     budget = world.p99_latency_budget_ms
     drift_all = [x for r in results for x in (r.drift_rollback_intervals or [])]
     summary: dict[str, Any] = {
