@@ -261,6 +261,62 @@ def test_db_upgrade_and_token_create(tmp_path: Path) -> None:
     assert token.exit_code == 0 and token.stdout.strip().startswith("tp_")
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from tunepilot.cli import main; main()", *args],
+        capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_db_upgrade_on_a_newer_database_says_what_to_do(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, text
+
+    from tunepilot.server.db import head_revision
+    from tunepilot.server.db._models import VERSION_TABLE
+
+    url = f"sqlite:///{tmp_path}/newer.db"
+    assert _cli("db", "upgrade", "--db", url).returncode == 0
+    engine = create_engine(url)
+    with engine.begin() as connection:  # as a later tunepilot would leave it
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0099'"))
+    engine.dispose()
+    head = head_revision()
+    said = (f"error: the database is at migration 0099, newer than this tunepilot (its newest "
+            f"is {head}); use the newer tunepilot, or go back with it first: 'tunepilot db "
+            f"downgrade {head} --db {url}' (back the database up first)")
+    for command in (["db", "upgrade"], ["db", "downgrade", "0001", "--yes"],
+                    ["token", "create"]):
+        done = _cli(*command, "--db", url)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines() == [said], command
+
+
+def test_db_downgrade_goes_back_and_upgrade_forward_again(tmp_path: Path) -> None:
+    from tunepilot.server.db import head_revision
+
+    url = f"sqlite:///{tmp_path}/back.db"
+    assert _cli("db", "upgrade", "--db", url).returncode == 0
+    back = _cli("db", "downgrade", "0004", "--db", url, "--yes")
+    assert back.returncode == 0, back.stderr
+    assert back.stdout.strip() == "database at migration 0004"
+    assert _cli("db", "current", "--db", url).stdout.strip() == "0004"
+    refused = _cli("token", "create", "--db", url)
+    assert refused.returncode == 2 and "tunepilot db upgrade" in refused.stderr
+    later = _cli("db", "downgrade", "0005", "--db", url, "--yes")
+    assert later.returncode == 2
+    assert "at migration 0004, before 0005; 'tunepilot db upgrade' goes forward" in later.stderr
+    unknown = _cli("db", "downgrade", "0042", "--db", url, "--yes")
+    assert unknown.returncode == 2 and "no migration '0042'; this tunepilot knows 0001" in (
+        unknown.stderr)
+    asked = subprocess.run(
+        [sys.executable, "-c", "from tunepilot.cli import main; main()", "db", "downgrade",
+         "base", "--db", url], input="n\n", capture_output=True, text=True, timeout=120,
+        check=False)
+    assert asked.returncode == 1 and "What later migrations added is dropped" in asked.stderr
+    assert _cli("db", "current", "--db", url).stdout.strip() == "0004"
+    forward = _cli("db", "upgrade", "--db", url)
+    assert forward.stdout.strip() == f"database at migration {head_revision()}"
+
+
 def test_server_refuses_a_public_host_without_a_token(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/public.db"
     runner.invoke(app, ["db", "upgrade", "--db", url])

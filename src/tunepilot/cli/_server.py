@@ -1,4 +1,4 @@
-"""``tunepilot server``, ``tunepilot db upgrade`` and ``tunepilot token create|list|revoke``."""
+"""``tunepilot server``, ``tunepilot db upgrade|downgrade|current`` and ``tunepilot token create|list|revoke``."""
 
 from __future__ import annotations
 
@@ -133,6 +133,30 @@ def db_upgrade(db: DbOption = None) -> None:
     except TunepilotError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"database at migration {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(
+        help="The migration to go back to (see 'tunepilot db current'), or 'base'.")],
+    db: DbOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Migrate tunepilot's tables back to REVISION, to run an older tunepilot on them.
+
+    What later migrations added is dropped; back the database up first.
+    """
+    settings = _settings(db=db)
+    from tunepilot.server.db import downgrade_database
+
+    if not yes:
+        typer.confirm(f"Migrate the database back to {revision}? What later migrations "
+                      "added is dropped", abort=True, err=True)
+    try:
+        now = downgrade_database(settings.db_url, revision)
+    except TunepilotError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"database at migration {now or 'base'}")
 
 
 @db_app.command("current")

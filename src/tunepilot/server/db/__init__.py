@@ -4,6 +4,7 @@ from tunepilot.server.db._engine import Database, make_storage
 from tunepilot.server.db._migrate import (
     check_database,
     database_revision,
+    downgrade_database,
     head_revision,
     upgrade_database,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "check_database",
     "create_token",
     "database_revision",
+    "downgrade_database",
     "hash_token",
     "head_revision",
     "list_tokens",
