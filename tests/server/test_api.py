@@ -510,6 +510,28 @@ def test_a_failed_runs_reason_is_stored_redacted(client: TestClient, db_url: str
     run = client.post(f"/api/v1/runs/{run_id}/finish",
                       json={"state": "failed", "reason": reason}).json()
     assert run["fail_reason"] == "OperationalError: cannot reach postgresql://train:***@db:5432/runs"
+    from tunepilot.server._settings import normalize_db_url
+    from tunepilot.server.db import make_storage
+
     study_name = client.get(f"/api/v1/sweeps/{sid}").json()["study_name"]
-    trial = optuna.load_study(study_name=study_name, storage=db_url).trials[0]
-    assert trial.user_attrs["fail_reason"] == run["fail_reason"]
+    storage = make_storage(normalize_db_url(db_url))
+    try:
+        trial = optuna.load_study(study_name=study_name, storage=storage).trials[0]
+        assert trial.user_attrs["fail_reason"] == run["fail_reason"]
+    finally:
+        storage.engine.dispose()
+
+
+@pytest.mark.parametrize(("name", "missing"), [("gp", "torch"), ("cmaes", "cmaes")])
+def test_a_sampler_whose_package_is_missing_is_refused_when_made(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, name: str, missing: str
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
+    config = {**RANDOM, "method": "bayes", "sampler": {"name": name}}
+    refused = client.post("/api/v1/sweeps", json={"config": config})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"] == (
+        f"sampler.name: the {name} sampler needs {missing}, not installed on the server: "
+        f"pip install {missing} (or use another sampler)")

@@ -91,3 +91,27 @@ def test_the_model_is_called_outside_the_sweeps_lock(
         assert slow[0].status_code == 201, slow[0].text
         sweep = client.get(f"/api/v1/sweeps/{sid}").json()
         assert sweep["n_suggested"] == 2 and sweep["state"] == "running"
+
+
+@pytest.mark.parametrize(("model", "missing", "said"), [
+    ("openai/gpt-4o-mini", None, ("sampler.model: no API key for 'openai/gpt-4o-mini': set "
+                                  "OPENAI_API_KEY in the environment")),
+    ("local", "llama_cpp", ("sampler.model: llama-cpp-python is not installed; install the "
+                            "'local' extra: pip install 'tunepilot[local]'")),
+])
+def test_a_sweep_whose_model_cannot_run_is_refused_when_made(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, model: str, missing: str | None,
+    said: str,
+) -> None:
+    import sys
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    if missing is not None:
+        monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
+    before = client.get("/api/v1/sweeps").json()["total"]
+    config = {"method": "llm", "metric": {"name": "loss"}, "sampler": {"model": model},
+              "parameters": {"lr": {"min": 0.001, "max": 0.1}}}
+    refused = client.post("/api/v1/sweeps", json={"config": config})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"].startswith(said)
+    assert client.get("/api/v1/sweeps").json()["total"] == before

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
 
-from tunepilot.exceptions import SpecError, TunepilotError
+from tunepilot.exceptions import LLMConfigError, SpecError, TunepilotError
 from tunepilot.space import SweepConfig
 
 _OPTUNA: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
@@ -19,6 +20,10 @@ _OPTUNA: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "cmaes": optuna.samplers.CmaEsSampler,
     "qmc": optuna.samplers.QMCSampler,
 }
+#: Packages an Optuna sampler imports only when it first samples (GP after its startup
+#: trials): checked when the sweep is made, so that its 11th suggest does not fail.
+_NEEDS: dict[str, tuple[str, ...]] = {"gp": ("torch", "scipy"), "cmaes": ("cmaes",),
+                                      "qmc": ("scipy",)}
 #: Arguments set by the server itself, or Python objects JSON cannot express.
 _NOT_OPTIONS = frozenset({"self", "seed", "search_space", "independent_sampler",
                           "constraints_func", "gamma", "weights", "source_trials", "fallback",
@@ -47,7 +52,9 @@ def build_sweep_sampler(
             the server's storage; their best trials become a prior.
 
     Raises:
-        SpecError: an option is unknown or invalid; the message names it.
+        SpecError: an option is unknown or invalid, or the sampler cannot run here (a
+            package is missing; an llm or blend sweep's model has no key or extra); the
+            message names it and what to install or set.
     """
     options: dict[str, Any] = dict(config.sampler)
     seed = options.pop("seed", None)
@@ -66,12 +73,24 @@ def build_sweep_sampler(
 
             # No storage: the sweep's own, where every sweep of this server keeps its study.
             options["prior_from"] = [StudyRef(name) for name in prior_studies]
-        return _construct(LLMSampler, dict(
+        sampler = _construct(LLMSampler, dict(
             options, search_space=config.space.search_space(), seed=seed
         ))
+        assert isinstance(sampler, LLMSampler)
+        if sampler.model is not None:
+            try:
+                sampler.backend  # noqa: B018 - made now, so a missing key or extra is said now
+            except LLMConfigError as exc:
+                raise SpecError(f"sampler.model: {exc}") from None
+        return sampler
     name = options.pop("name", "tpe") if config.method == "bayes" else "random"
     if name not in _OPTUNA:
         raise SpecError(f"sampler.name must be one of {', '.join(_OPTUNA)}, got {name!r}")
+    missing = [p for p in _NEEDS.get(name, ()) if importlib.util.find_spec(p) is None]
+    if missing:
+        raise SpecError(
+            f"sampler.name: the {name} sampler needs {' and '.join(missing)}, not installed "
+            f"on the server: pip install {' '.join(missing)} (or use another sampler)")
     _check(name, _OPTUNA[name], options)
     return _construct(_OPTUNA[name], dict(options, seed=seed))
 
