@@ -9,7 +9,8 @@ cannot be reached, or in CI without it, they fail.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -67,3 +68,21 @@ def client(db_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(db=db_url, reaper=False)), base_url=LOCAL,
                     headers=JSON) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def make_client(db_url: str) -> Iterator[Callable[..., TestClient]]:
+    """Clients of apps made with the given settings (the LLM options an operator sets)."""
+    from tunepilot.server import Settings, create_app
+
+    made: list[TestClient] = []
+
+    def make(**settings: Any) -> TestClient:
+        client = TestClient(create_app(Settings(db=db_url, reaper=False, **settings)),
+                            base_url=LOCAL, headers=JSON)
+        made.append(client.__enter__())
+        return client
+
+    yield make
+    for client in made:
+        client.__exit__(None, None, None)

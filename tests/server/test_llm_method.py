@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,15 +19,17 @@ def answer(body: dict[str, Any]) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["llm", "blend"])
 def test_llm_methods_propose_through_the_model(
-    client: TestClient, method: str, monkeypatch: pytest.MonkeyPatch
+    make_client: Callable[..., TestClient], method: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     with FakeOpenAIServer(responder=answer) as llm:
+        # The operator names the model and its endpoint; the sweep, how to search.
+        client = make_client(llm_model="openai/test-model", llm_api_base=llm.base_url,
+                             llm_timeout=5)
         config = {
             "method": method, "metric": {"name": "loss"},
             "parameters": {"lr": {"min": 0.001, "max": 0.1}, "opt": {"values": ["adam", "sgd"]}},
-            "sampler": {"model": "openai/test-model", "api_base": llm.base_url, "seed": 0,
-                        "description": "a small MLP", "timeout": 5},
+            "sampler": {"seed": 0, "description": "a small MLP"},
         }
         created = client.post("/api/v1/sweeps", json={"config": config})
         assert created.status_code == 201, created.text
@@ -53,7 +56,7 @@ def test_unknown_llm_options_are_refused(client: TestClient) -> None:
 
 
 def test_the_model_is_called_outside_the_sweeps_lock(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another agent's finish, log and suggest do not wait behind a slow model."""
     import threading
@@ -61,11 +64,12 @@ def test_the_model_is_called_outside_the_sweeps_lock(
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     with FakeOpenAIServer(responder=answer) as llm:
+        client = make_client(llm_model="openai/test-model", llm_api_base=llm.base_url,
+                             llm_timeout=30)
         config = {
             "method": "llm", "metric": {"name": "loss"}, "run_cap": 3,
             "parameters": {"lr": {"min": 0.001, "max": 0.1}, "opt": {"values": ["adam", "sgd"]}},
-            "sampler": {"model": "openai/test-model", "api_base": llm.base_url, "seed": 0,
-                        "timeout": 30, "safeguard": False},
+            "sampler": {"seed": 0, "safeguard": False},
         }
         sid = client.post("/api/v1/sweeps", json={"config": config}).json()["id"]
         first = client.post(f"/api/v1/sweeps/{sid}/suggest").json()["run_id"]
@@ -100,10 +104,12 @@ def test_the_model_is_called_outside_the_sweeps_lock(
                             "'local' extra: pip install 'tunepilot[local]'")),
 ])
 def test_a_sweep_whose_model_cannot_run_is_refused_when_made(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch, model: str, missing: str | None,
-    said: str,
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch, model: str,
+    missing: str | None, said: str,
 ) -> None:
     import sys
+
+    client = make_client(llm_models=["openai/gpt-4o-mini", "local"])
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     if missing is not None:
@@ -115,3 +121,50 @@ def test_a_sweep_whose_model_cannot_run_is_refused_when_made(
     assert refused.status_code == 422, refused.text
     assert refused.json()["detail"].startswith(said)
     assert client.get("/api/v1/sweeps").json()["total"] == before
+
+
+def _llm_sweep(**sampler: Any) -> dict[str, Any]:
+    return {"method": "llm", "metric": {"name": "loss"}, "sampler": sampler,
+            "parameters": {"lr": {"min": 0.001, "max": 0.1}}}
+
+
+@pytest.mark.parametrize(("sampler", "said"), [
+    ({"api_base": "ATTACKER"}, "sampler.api_base: a sweep cannot set it"),
+    ({"cache_dir": "/tmp/anywhere"}, "sampler.cache_dir: a sweep cannot set it"),
+    ({"timeout": 3600}, "sampler.timeout: a sweep cannot set it"),
+    ({"max_retries": 50}, "sampler.max_retries: a sweep cannot set it"),
+    ({"model": "openai/gpt-4o"}, "sampler.model: 'openai/gpt-4o' is not one of this server's"),
+    ({"model": "local:/etc/passwd"}, "sampler.model: 'local:/etc/passwd' is not one of"),
+    ({"batch_size": 500}, "sampler.batch_size: at most 16"),
+    ({"max_prompt_tokens": 100_000}, "sampler.max_prompt_tokens: at most 4000"),
+])
+def test_a_sweep_cannot_spend_or_send_the_operators_key_elsewhere(
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch,
+    sampler: dict[str, Any], said: str,
+) -> None:
+    """Issue: a sweep's sampler options reached LLMSampler unchecked, and one suggest sent
+    the server's OPENAI_API_KEY to an api_base the client chose, and wrote in its folder."""
+    monkeypatch.setenv("OPENAI_API_KEY", "operator-key")
+    with FakeOpenAIServer(responder=answer) as attacker:
+        client = make_client(llm_model="openai/test-model")
+        options = {k: (attacker.base_url if v == "ATTACKER" else v) for k, v in sampler.items()}
+        before = client.get("/api/v1/sweeps").json()["total"]
+        refused = client.post("/api/v1/sweeps", json={"config": _llm_sweep(**options)})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"].startswith(said)
+        assert client.get("/api/v1/sweeps").json()["total"] == before
+        assert attacker.requests == []
+
+
+def test_a_sweep_may_choose_among_the_operators_models(
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "operator-key")
+    with FakeOpenAIServer(responder=answer) as llm:
+        client = make_client(llm_model="openai/test-model", llm_models="openai/other-model",
+                             llm_api_base=llm.base_url, llm_timeout=5)
+        made = client.post("/api/v1/sweeps", json={"config": _llm_sweep(
+            model="openai/other-model", temperature=0.2, batch_size=2, safeguard=False)})
+        assert made.status_code == 201, made.text
+        client.post(f"/api/v1/sweeps/{made.json()['id']}/suggest")
+        assert [r["model"] for r in llm.requests] == ["other-model"]

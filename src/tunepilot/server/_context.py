@@ -89,7 +89,8 @@ class ServerContext:
         if cached is not None:
             return cached
         config = parse_config(raw_config)
-        sampler = (build_sweep_sampler(config, prior_studies=self.prior_studies(config))
+        sampler = (build_sweep_sampler(config, prior_studies=self.prior_studies(config),
+                                       settings=self.settings)
                    if config.method != "grid" else None)
         # Loaded once and kept for suggest and tell: always through the writing storage.
         study = optuna.load_study(

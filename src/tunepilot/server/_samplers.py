@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 
 from tunepilot.exceptions import LLMConfigError, SpecError, TunepilotError
+from tunepilot.server._settings import Settings
 from tunepilot.space import SweepConfig
 
 _OPTUNA: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
@@ -28,6 +29,21 @@ _NEEDS: dict[str, tuple[str, ...]] = {"gp": ("torch", "scipy"), "cmaes": ("cmaes
 _NOT_OPTIONS = frozenset({"self", "seed", "search_space", "independent_sampler",
                           "constraints_func", "gamma", "weights", "source_trials", "fallback",
                           "prior", "prior_from"})
+#: What a sweep may set of an llm or blend sampler: how it searches, nothing that
+#: reaches past the server (a model other than the operator's, an endpoint, a folder,
+#: retries), each with the most it may ask for, where more would cost the operator.
+CLIENT_LLM_OPTIONS: dict[str, float | None] = {
+    "mode": None, "model": None, "description": None, "temperature": None, "base": None,
+    "beta": None, "prior_epsilon": None, "refresh_every": None, "n_startup_trials": None,
+    "safeguard": None, "batch_size": 16, "context_trials": 20, "max_prompt_tokens": 4000,
+}
+#: Why a sweep may not set the others, named in the refusal.
+_OPERATOR_ONLY = {
+    "api_base": "the server's operator sets the endpoint (TUNEPILOT_LLM_API_BASE)",
+    "cache_dir": "the server decides where it writes",
+    "timeout": "the server's operator sets it (TUNEPILOT_LLM_TIMEOUT)",
+    "max_retries": "the server's operator sets it",
+}
 #: Where a config writes what these sampler arguments take instead.
 _WRITTEN_ELSEWHERE = {
     "prior": "write a parameter's prior on the parameter: parameters.NAME.prior",
@@ -36,7 +52,7 @@ _WRITTEN_ELSEWHERE = {
 
 
 def build_sweep_sampler(
-    config: SweepConfig, *, prior_studies: Sequence[str] = ()
+    config: SweepConfig, *, prior_studies: Sequence[str] = (), settings: Settings | None = None
 ) -> optuna.samplers.BaseSampler:
     """The Optuna sampler for a sweep's method and its ``sampler`` options.
 
@@ -50,6 +66,10 @@ def build_sweep_sampler(
         config: the sweep config.
         prior_studies: the Optuna studies of the sweeps ``config.prior_from`` names, in
             the server's storage; their best trials become a prior.
+        settings: the server's settings: which models an llm or blend sweep may name
+            (``llm_model``, ``llm_models``), and the endpoint and timeout it gets. A sweep
+            sets only :data:`CLIENT_LLM_OPTIONS`: the operator, not the client, decides
+            models, endpoints, keys and paths.
 
     Raises:
         SpecError: an option is unknown or invalid, or the sampler cannot run here (a
@@ -65,6 +85,7 @@ def build_sweep_sampler(
 
         options.setdefault("mode", config.method)  # LLMSampler's modes are llm and blend
         _check("llm", LLMSampler, options)
+        options.update(_operator_options(options, settings or Settings()))
         beliefs = config.beliefs
         if beliefs:
             options["prior"] = beliefs
@@ -93,6 +114,26 @@ def build_sweep_sampler(
             f"on the server: pip install {' '.join(missing)} (or use another sampler)")
     _check(name, _OPTUNA[name], options)
     return _construct(_OPTUNA[name], dict(options, seed=seed))
+
+
+def _operator_options(options: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Refuse what a sweep may not set of an LLM sampler; what the operator sets instead."""
+    for key, value in options.items():
+        if key in _OPERATOR_ONLY:
+            raise SpecError(f"sampler.{key}: a sweep cannot set it; {_OPERATOR_ONLY[key]}")
+        if key not in CLIENT_LLM_OPTIONS:
+            continue
+        most = CLIENT_LLM_OPTIONS[key]
+        if most is not None and isinstance(value, (int, float)) and value > most:
+            raise SpecError(f"sampler.{key}: at most {most:g} on this server, got {value!r}")
+    model = options.get("model", settings.llm_model)
+    allowed = settings.allowed_llm_models
+    if model is not None and model not in allowed:  # None: a blend of priors, no model
+        raise SpecError(
+            f"sampler.model: {model!r} is not one of this server's models "
+            f"({', '.join(map(repr, allowed))}); its operator lists them in TUNEPILOT_LLM_MODELS"
+        )
+    return {"model": model, "api_base": settings.llm_api_base, "timeout": settings.llm_timeout}
 
 
 def _check(name: str, factory: Callable[..., Any], options: dict[str, Any]) -> None:

@@ -127,6 +127,36 @@ class Settings(BaseSettings):
     failed_auth_window: float = Field(
         default=60.0, gt=0, description="Seconds over which failed attempts are counted."
     )
+    llm_model: str = Field(
+        default="auto", min_length=1,
+        description="The model llm and blend sweeps use unless they name another of "
+        "llm_models; the operator's choice, with the operator's key (TUNEPILOT_LLM_MODEL).",
+    )
+    llm_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Further models a sweep may name, comma-separated (TUNEPILOT_LLM_MODELS). "
+        "A sweep can choose among these and llm_model, never name another.",
+    )
+    llm_api_base: str | None = Field(
+        default=None,
+        description="The OpenAI-compatible server the operator's models are reached at; a "
+        "sweep cannot set one (TUNEPILOT_LLM_API_BASE).",
+    )
+    llm_timeout: float = Field(
+        default=60.0, gt=0, le=600, description="Seconds one model answer may take."
+    )
+
+    @field_validator("llm_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def allowed_llm_models(self) -> list[str]:
+        """The models a sweep may name: the default one first, then the others."""
+        return [self.llm_model, *(m for m in self.llm_models if m != self.llm_model)]
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -85,7 +85,7 @@ class SweepService:
         if parsed.method != "grid":
             # Bad sampler options and unknown prior_from sweeps fail now, not at the first run.
             prior_studies = self.ctx.prior_studies(parsed, check=True)
-            build_sweep_sampler(parsed, prior_studies=prior_studies)
+            build_sweep_sampler(parsed, prior_studies=prior_studies, settings=self.ctx.settings)
         sweep_id = new_id()
         study_name = f"tunepilot-sweep-{sweep_id}"
         study = optuna.create_study(

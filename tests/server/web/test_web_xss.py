@@ -39,15 +39,15 @@ def test_payloads_render_as_text_and_nothing_runs(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     db = f"sqlite:///{tmp_path}/sweeps.db"
-    with FakeOpenAIServer(responder=answer) as llm, SweepServer(db) as server:
+    with FakeOpenAIServer(responder=answer) as llm, SweepServer(
+            db, llm_model="openai/test-model", llm_api_base=llm.base_url, llm_timeout=5) as server:
         api = httpx.Client(base_url=f"{server.url}/api/v1", timeout=30)
         request.addfinalizer(api.close)
         config = {
             "method": "llm", "metric": {"name": "loss"},
             "parameters": {"lr": {"min": 0.001, "max": 0.1},
                            "opt": {"values": [SCRIPT, "javascript:alert(1)"]}},
-            "sampler": {"model": "openai/test-model", "api_base": llm.base_url, "seed": 0,
-                        "description": EVIL, "timeout": 5},
+            "sampler": {"seed": 0, "description": EVIL},
         }
         created = api.post("/sweeps", json={"config": config, "project": IMG, "name": IMG,
                                             "description": EVIL})
