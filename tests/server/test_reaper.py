@@ -114,6 +114,30 @@ def test_a_jump_of_the_wall_clock_fails_no_run_that_beats(
         ctx.close()
 
 
+def test_runs_of_a_sweep_whose_model_is_gone_are_still_reaped_and_finished(
+    make_client: Any, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunepilot.testing import FakeOpenAIServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with FakeOpenAIServer() as llm:
+        client = make_client(llm_model="openai/test-model", llm_api_base=llm.base_url)
+        config = {**CONFIG, "method": "llm", "run_cap": 2, "sampler": {"safeguard": False}}
+        sid = client.post("/api/v1/sweeps", json={"config": config}).json()["id"]
+        lost, done = (client.post(f"/api/v1/sweeps/{sid}/suggest").json()["run_id"]
+                      for _ in range(2))
+    # Restarted without the key: the sampler cannot be made any more.
+    monkeypatch.delenv("OPENAI_API_KEY")
+    ctx, runs = _reaper(db_url, heartbeat_interval=1.0, llm_model="openai/test-model")
+    try:
+        # The run cap is reached: finishing reads the config, to see if the sweep ends.
+        finished = runs.finish(done, state="finished", summary={"loss": 0.5}, reason=None)
+        assert finished.state == "finished" and finished.value == 0.5
+        assert lost in runs.reap(now=utcnow() + timedelta(seconds=5))
+    finally:
+        ctx.close()
+
+
 AGENT = """
 import sys, time
 import tunepilot.sdk as wandb

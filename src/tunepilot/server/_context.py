@@ -99,6 +99,17 @@ class ServerContext:
         with self._guard:
             return self._studies.setdefault(sweep_id, (study, config))
 
+    def config(self, sweep_id: str, raw_config: Any) -> SweepConfig:
+        """The sweep's parsed config, without building its sampler or loading its study.
+
+        For what needs only the config (finishing and reaping runs, hyperband): a
+        sampler that cannot be built now (a model key gone since the sweep was made)
+        must not keep runs from ending.
+        """
+        with self._guard:
+            cached = self._studies.get(sweep_id)
+        return cached[1] if cached is not None else parse_config(raw_config)
+
     def prior_studies(self, config: SweepConfig, *, check: bool = False) -> list[str]:
         """The Optuna studies of the sweeps ``config.prior_from`` names.
 

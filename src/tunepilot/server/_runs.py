@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tunepilot._redact import redact
-from tunepilot.exceptions import ConflictError
+from tunepilot.exceptions import ConflictError, TunepilotError
 from tunepilot.server._context import ServerContext
 from tunepilot.server._hyperband import should_stop
 from tunepilot.server._sweeps import ATTEMPT_ATTR, RETRY_OF_ATTR, TERMINAL
@@ -147,7 +147,7 @@ class RunService:
     def _hyperband(
         self, sweep_id: str, run_id: str, raw: Any, history: list[Any], goal: str
     ) -> str | None:
-        _, config = self.ctx.runtime(sweep_id, _study_name(self.ctx, sweep_id), raw)
+        config = self.ctx.config(sweep_id, raw)
         assert config.early_terminate is not None
         with self.ctx.db.session() as session:
             everyone = [h for _, _, h in repository.histories(session, sweep_id)]
@@ -204,7 +204,7 @@ class RunService:
                 value = metric_value(merged, sweep.metric_name)
                 trial_id = run.trial_id
                 metric_name = sweep.metric_name
-                study_name, raw = sweep.study_name, sweep.config
+                raw = sweep.config
                 may_end = _may_end(sweep)
             # Agents send what a program printed: it is stored, shown and put in prompts.
             fail_reason = redact(reason) if reason and state != "finished" else None
@@ -225,7 +225,7 @@ class RunService:
                 self.ctx.storage.set_trial_state_values(trial_id, optuna_state, values)
             except UpdateFinishedTrialError:
                 pass  # told before a crash between this and our own commit
-            config = self._config(sweep_id, study_name, raw) if may_end else None
+            config = self.ctx.config(sweep_id, raw) if may_end else None
             with self.ctx.db.session() as session:
                 # Read the summary again, under the run's lock: a log stored since the
                 # first read keeps its keys (the finish's own summary wins).
@@ -246,14 +246,6 @@ class RunService:
                 if config is not None:
                     self._maybe_complete(session, sweep, config)
                 return run
-
-    def _config(self, sweep_id: str, study_name: str, raw: Any) -> SweepConfig:
-        """The parsed config, read before a write transaction opens.
-
-        On SQLite, an Optuna read (loading the study) inside our transaction would
-        wait for the file lock our own transaction holds.
-        """
-        return self.ctx.runtime(sweep_id, study_name, raw)[1]
 
     @staticmethod
     def _maybe_complete(
@@ -300,9 +292,13 @@ class RunService:
         self.ctx.liveness.keep_only((run_id for run_id, _, _ in running), before=read_at)
         reaped = []
         for run_id, sweep_id, beat in running:
-            if (beat < cutoff and self._silence(run_id, beat, now) > timeout
-                    and self._reap_one(run_id, sweep_id, now)):
-                reaped.append(run_id)
+            if beat >= cutoff or self._silence(run_id, beat, now) <= timeout:
+                continue
+            try:
+                if self._reap_one(run_id, sweep_id, now):
+                    reaped.append(run_id)
+            except TunepilotError as exc:  # one run's trouble must not keep the others
+                _logger.warning("reaper: run %s of sweep %s: %s", run_id, sweep_id, exc)
         return reaped
 
     def _silence(self, run_id: str, heartbeat_at: datetime, now: datetime) -> float:
@@ -327,7 +323,7 @@ class RunService:
                 ctx.storage.set_trial_state_values(trial_id, TrialState.FAIL)
             except UpdateFinishedTrialError:
                 pass
-            config = self._config(sweep_id, study_name, raw)
+            config = ctx.config(sweep_id, raw)
             if retry:
                 template = create_trial(
                     state=TrialState.WAITING, params=params,
@@ -363,11 +359,6 @@ def _may_end(sweep: Sweep) -> bool:
     if sweep.run_cap is not None and sweep.n_suggested >= sweep.run_cap:
         return True
     return sweep.method == "grid"
-
-
-def _study_name(ctx: ServerContext, sweep_id: str) -> str:
-    with ctx.db.session() as session:
-        return repository.get_sweep(session, sweep_id).study_name
 
 
 def _steps(
