@@ -66,6 +66,20 @@ def test_prompt_shows_best_recent_failed_and_pruned_trials():
     assert "50 complete, 5 failed, 5 pruned" in prompt
 
 
+def test_prompt_says_each_scale_plainly_and_asks_for_the_best_first():
+    prompt, backend = prompt_for(optuna.create_study(direction="minimize"), batch_size=4)
+    assert "- lr: log scale from 1e-5 to 0.1: a value such as 1e-3\n" in prompt
+    assert "- depth: a whole number from 1 to 12\n" in prompt
+    assert '- booster: one of "gbtree", "dart"\n' in prompt
+    assert "a list of 4 objects setting every parameter, the one you expect to do best first" in prompt
+    schema = backend.calls[0][1]
+    assert "best first" in schema["properties"]["configurations"]["description"]
+    assert schema["properties"]["configurations"]["items"]["properties"]["depth"]["description"] == (
+        "a whole number from 1 to 12")
+    single, _ = prompt_for(optuna.create_study(direction="minimize"))
+    assert "best first" not in single
+
+
 def test_token_budget_shortens_the_lists():
     # Two studies: in one, the first sampler's trial would leave the next to the base
     # sampler (llm mode's safeguard: the model's trial must be compared first).

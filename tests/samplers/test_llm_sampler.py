@@ -180,8 +180,8 @@ def test_prompt_describes_the_space_direction_history_and_failures():
     prompt = backend.calls[-1][0][1]["content"]
     assert "Tune a small MLP on MNIST." in prompt
     assert "maximize" in prompt
-    assert "lr: float in [1e-05, 0.1], log scale" in prompt
-    assert "layers: int in [1, 9], step 2" in prompt
+    assert "lr: log scale from 1e-5 to 0.1: a value such as 1e-3" in prompt
+    assert "layers: a whole number from 1 to 9, in steps of 2" in prompt
     assert 'act: one of "relu", "tanh"' in prompt
     assert "CUDA out of memory" in prompt
     best = max((t for t in study.trials if t.value is not None), key=lambda t: t.value)

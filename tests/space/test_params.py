@@ -388,6 +388,37 @@ def test_describe_names_type_range_scale_and_step() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("param", "text"),
+    [
+        (FloatParam("max_features", 0.01, 0.99),
+         "a fraction from 0.01 to 0.99, not a count or a percentage"),
+        (FloatParam("drop", 0.0, 0.5, step=0.1),
+         "a fraction from 0 to 0.5, not a count or a percentage, in steps of 0.1"),
+        (FloatParam("x", -5.0, 10.0), "a decimal number from -5 to 10"),
+        (FloatParam("lr", 1e-5, 0.1, log=True), "log scale from 1e-5 to 0.1: a value such as 1e-3"),
+        (FloatParam("gamma", 1e-4, 1e-3, log=True),
+         "log scale from 0.0001 to 0.001: a value such as 3e-4"),
+        (FloatParam("C", 1.0, 1000.0, log=True), "log scale from 1 to 1000: a value such as 30"),
+        (FloatParam("alpha", 1e-5, 10.0, log=True), "log scale from 1e-5 to 10: a value such as 0.01"),
+        (FloatParam("narrow", 0.56, 0.58, log=True),
+         "log scale from 0.56 to 0.58: a value such as 0.57"),
+        (IntParam("units", 50, 200), "a whole number from 50 to 200"),
+        (IntParam("units", 1, 1024, log=True), "a whole number from 1 to 1024, log scale"),
+        (IntParam("units", 0, 12, step=4), "a whole number from 0 to 12, in steps of 4"),
+        (CategoricalParam("k", ("rbf", None)), 'one of "rbf", null'),
+    ],
+)
+def test_explain_says_the_scale_in_plain_words(param: Param, text: str) -> None:
+    assert param.explain() == text
+
+
+@pytest.mark.parametrize("bounds", [(1e-5, 0.1), (1e-4, 1e-3), (0.56, 0.58), (3e-9, 4e-9), (2.0, 3e6)])
+def test_the_example_of_a_log_range_lies_inside_it(bounds: tuple[float, float]) -> None:
+    example = FloatParam("x", *bounds, log=True).explain().rpartition("such as ")[2]
+    assert bounds[0] <= float(example) <= bounds[1]
+
+
 def test_json_schema_per_parameter() -> None:
     assert FloatParam("x", 0.0, 1.0).json_schema() == {
         "type": "number", "minimum": 0.0, "maximum": 1.0,

@@ -137,11 +137,12 @@ def test_json_schema_structure(space: SearchSpace) -> None:
         "type": "object",
         "properties": {
             "lr": {"type": "number", "minimum": 1e-5, "maximum": 1e-1,
-                   "description": "float in [1e-05, 0.1], log scale"},
+                   "description": "log scale from 1e-5 to 0.1: a value such as 1e-3"},
             "layers": {"type": "integer", "minimum": 1, "maximum": 8,
-                       "description": "int in [1, 8]"},
+                       "description": "a whole number from 1 to 8"},
             "dropout": {"type": "number", "minimum": 0.0, "maximum": 0.5,
-                        "description": "float in [0, 0.5], step 0.1"},
+                        "description": "a fraction from 0 to 0.5, not a count or a percentage, "
+                                       "in steps of 0.1"},
             "optimizer": {"enum": ["adam", "sgd"], "description": 'one of "adam", "sgd"'},
         },
         "required": ["lr", "layers", "dropout", "optimizer"],
@@ -176,6 +177,15 @@ def test_describe_has_one_line_per_parameter(space: SearchSpace) -> None:
         "lr: float in [1e-05, 0.1], log scale",
         "layers: int in [1, 8]",
         "dropout: float in [0, 0.5], step 0.1",
+        'optimizer: one of "adam", "sgd"',
+    ]
+
+
+def test_explain_has_one_line_per_parameter_for_a_model(space: SearchSpace) -> None:
+    assert space.explain() == [
+        "lr: log scale from 1e-5 to 0.1: a value such as 1e-3",
+        "layers: a whole number from 1 to 8",
+        "dropout: a fraction from 0 to 0.5, not a count or a percentage, in steps of 0.1",
         'optimizer: one of "adam", "sgd"',
     ]
 

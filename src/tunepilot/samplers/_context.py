@@ -1,10 +1,13 @@
 """The prompt: rebuilt from the study before every LLM call, within a flat token budget.
 
-The context holds the user's description, every parameter with its type, bounds,
-scale and step, the direction, a progress line, the best trials, the most recent
-ones, failed and pruned trials with their reasons, and configurations still being
-evaluated. Each list has a fixed length, so the prompt does not grow with the study;
-if it exceeds the token budget the lists are shortened until it fits.
+The context holds the user's description, every parameter with its range in plain
+words (a fraction, a whole number, a log scale with a value on it: small models
+otherwise answer a count where the space wants a fraction), the direction, a progress
+line, the best trials, the most recent ones, failed and pruned trials with their
+reasons, and configurations still being evaluated. The model is asked to list its
+configurations best first, which the blend's prior weighs. Each list has a fixed
+length, so the prompt does not grow with the study; if it exceeds the token budget
+the lists are shortened until it fits.
 """
 
 from __future__ import annotations
@@ -123,7 +126,7 @@ def _user_prompt(
     lines = [f"Task: {options.description.strip() if options.description else 'not described.'}"]
     lines.append(f"Goal: {'maximize' if maximize else 'minimize'} the objective value.")
     lines.append("Parameters:")
-    lines += [f"- {line}" for line in space.describe()]
+    lines += [f"- {line}" for line in space.explain()]
     counts = (
         f"{len(trials)} trials so far: {len(complete)} complete, "
         f"{sum(t.state == TrialState.FAIL for t in failed)} failed, "
@@ -148,9 +151,10 @@ def _user_prompt(
         lines.append("Being evaluated now; do not repeat:")
         lines += [f"#{t.number}: {_format_params(_pending_params(t), space)}" for t in pending_shown]
     noun = "configuration" if options.count == 1 else "configurations"
+    order = ", the one you expect to do best first" if options.count > 1 else ""
     lines.append(
         f"Propose {options.count} new {noun}, each different from every trial above. Answer "
         f"with JSON: 'configurations', a list of {options.count} objects setting every "
-        "parameter, and 'rationale', why you chose them, in a few words."
+        f"parameter{order}, and 'rationale', why you chose them, in a few words."
     )
     return "\n".join(lines)

@@ -27,12 +27,18 @@ _REPAIR_PROMPT = (
 
 
 def response_schema(space: SearchSpace, count: int) -> dict[str, Any]:
-    """JSON schema of an answer: ``count`` configurations, then a short rationale."""
+    """JSON schema of an answer: ``count`` configurations, best first, then a short rationale.
+
+    Each parameter's ``description`` says its scale in words (see
+    :meth:`SearchSpace.explain`); its ``minimum`` and ``maximum`` bound the numbers a
+    local model can write.
+    """
     return {
         "type": "object",
         "properties": {
             "configurations": {
                 "type": "array",
+                "description": "the configurations, the one expected to do best first",
                 "items": space.json_schema(),
                 "minItems": count,
                 "maxItems": count,

@@ -159,6 +159,19 @@ class FloatParam:
             text += f", step {self.step:.6g}"
         return text
 
+    def explain(self) -> str:
+        """The range in words a small language model keeps to: the scale said plainly."""
+        low, high = _plain_number(self.low), _plain_number(self.high)
+        if self.log:
+            return f"log scale from {low} to {high}: a value such as {_log_example(self.low, self.high)}"
+        if 0 <= self.low and self.high <= 1:
+            text = f"a fraction from {low} to {high}, not a count or a percentage"
+        else:
+            text = f"a decimal number from {low} to {high}"
+        if self.step is not None:
+            text += f", in steps of {_plain_number(self.step)}"
+        return text
+
 
 @dataclass(frozen=True)
 class IntParam:
@@ -226,6 +239,34 @@ class IntParam:
             text += f", step {self.step}"
         return text
 
+    def explain(self) -> str:
+        """The range in words a small language model keeps to: the scale said plainly."""
+        text = f"a whole number from {self.low} to {self.high}"
+        if self.log:
+            text += ", log scale"
+        if self.step != 1:
+            text += f", in steps of {self.step}"
+        return text
+
+
+def _plain_number(value: float) -> str:
+    """A number as JSON may write it, short: ``1e-5``, ``0.001``, ``250``."""
+    text = f"{value:.6g}"
+    mantissa, _, exponent = text.partition("e")
+    return f"{mantissa}e{int(exponent)}" if exponent else text
+
+
+def _log_example(low: float, high: float) -> str:
+    """The geometric middle of a log range, with as few digits as stay inside it;
+    in exponent notation below 0.01, where a model would otherwise count zeros."""
+    middle = math.exp((math.log(low) + math.log(high)) / 2)  # no underflow at 1e-300
+    digits = next((d for d in range(1, 7) if low <= float(f"{middle:.{d}g}") <= high), 7)
+    example = float(f"{middle:.{digits}g}")
+    if example >= 0.01:
+        return _plain_number(example)
+    mantissa, _, exponent = f"{example:.{digits - 1}e}".partition("e")
+    return f"{mantissa}e{int(exponent)}"
+
 
 def _same_choice(a: Any, b: Any) -> bool:
     # 1 == True == 1.0 in Python; a category must match in kind as well as value.
@@ -277,6 +318,10 @@ class CategoricalParam:
 
     def describe(self) -> str:
         return "one of " + ", ".join(_json_literal(c) for c in self.choices)
+
+    def explain(self) -> str:
+        """The choices, as :meth:`describe` gives them."""
+        return self.describe()
 
 
 def _json_literal(value: Any) -> str:

@@ -121,7 +121,7 @@ class SearchSpace(Mapping[str, Param]):
         return {
             "type": "object",
             "properties": {
-                n: {**p.json_schema(), "description": p.describe()} for n, p in self._params.items()
+                n: {**p.json_schema(), "description": p.explain()} for n, p in self._params.items()
             },
             "required": list(self._params),
             "additionalProperties": False,
@@ -130,3 +130,8 @@ class SearchSpace(Mapping[str, Param]):
     def describe(self) -> list[str]:
         """One line per parameter: name, type, range, scale and step."""
         return [f"{name}: {param.describe()}" for name, param in self._params.items()]
+
+    def explain(self) -> list[str]:
+        """One line per parameter for a language model: its range, with the scale said
+        plainly (a fraction, a whole number, a log scale and a value on it)."""
+        return [f"{name}: {param.explain()}" for name, param in self._params.items()]
