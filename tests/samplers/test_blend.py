@@ -267,3 +267,23 @@ def test_with_no_weight_on_the_advice_the_blend_is_exactly_tpe():
         tpe.optimize(sphere, n_trials=15)
         assert [t.params for t in ours.trials] == [t.params for t in tpe.trials]
         assert {t.user_attrs["llm.blend_part"] for t in ours.trials} == {"random", "tpe"}
+
+
+def test_the_advice_listed_first_weighs_most_in_the_prior():
+    from tunepilot.samplers._blend import Blender
+    from tunepilot.space import SearchSpace
+
+    space = SearchSpace.from_optuna(SPACE)
+    first, last = {n: -3.0 for n in SPACE}, {n: 3.0 for n in SPACE}
+    ranked = [first, {n: -0.5 for n in SPACE}, {n: 0.5 for n in SPACE}, last]  # best first
+    blender = Blender(beta=10.0, epsilon=0.1, n_startup_trials=10, seed=0)
+    blender.add(space, ranked, 0)
+    prior = blender.sources["llm"].prior(space, 0.1)
+    assert prior is not None
+    assert list(prior.weights) == pytest.approx([0.4, 0.3, 0.2, 0.1])
+    # Placed symmetrically, the first and the last differ only by their rank.
+    at_first, at_last = prior.log_pdf([first, last])
+    assert at_first > at_last + 1
+    draws = prior.sample(np.random.RandomState(0), 2000, uniform=False)
+    assert np.mean([d["x0"] < 0 for d in draws]) > 0.6
+    assert prior.mode(np.random.RandomState(0)) == first

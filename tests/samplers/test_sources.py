@@ -9,7 +9,7 @@ import pytest
 
 from tunepilot.exceptions import SearchSpaceError
 from tunepilot.samplers import StudyRef
-from tunepilot.samplers._sources import as_study_refs, best_configs
+from tunepilot.samplers._sources import Source, as_study_refs, best_configs, rank_weights
 from tunepilot.space import CategoricalParam, FloatParam, IntParam, SearchSpace
 
 SPACE = SearchSpace([FloatParam("x", 0.0, 1.0), CategoricalParam("k", ("a", "b"))])
@@ -83,3 +83,24 @@ def test_a_ref_with_its_own_storage_is_read_there(tmp_path: Path) -> None:
     here = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'here.db'}")
     assert best_configs(StudyRef("earlier", storage=elsewhere), SPACE, here) == [
         {"x": 0.3, "k": "a"}]
+
+
+def test_rank_weights_fall_with_the_rank_and_average_one() -> None:
+    assert rank_weights(4) == pytest.approx([1.6, 1.2, 0.8, 0.4])
+    assert rank_weights(1) == [1.0]
+    assert rank_weights(0) == []
+    assert sum(rank_weights(7)) == pytest.approx(7)
+
+
+def test_a_source_passes_each_configurations_weight_to_its_prior() -> None:
+    space = SearchSpace([FloatParam("x", 0.0, 1.0), FloatParam("y", 0.0, 1.0)])
+    source = Source("llm")
+    source.add([{"x": 0.1, "y": 0.1}, {"x": 0.9, "y": 0.9}], weights=[3.0, 1.0])
+    source.add([{"x": 0.5, "y": 0.5}])  # no weights: 1 each
+    source.add([{"x": 5.0, "y": 0.5}, {"x": 5.0, "y": 5.0}], [{"x"}, {"x", "y"}], [2.0, 2.0])
+    prior = source.prior(space, 0.1)
+    assert prior is not None
+    # The last configuration says nothing inside the space and is left out, weight and all.
+    assert list(prior.weights) == pytest.approx([3 / 7, 1 / 7, 1 / 7, 2 / 7])
+    with pytest.raises(ValueError, match="2 weights for 1 configurations"):
+        source.add([{"x": 0.5, "y": 0.5}], weights=[1.0, 1.0])

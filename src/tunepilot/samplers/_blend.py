@@ -58,7 +58,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tunepilot.samplers._bases import GP, TPE, BaseChooser
 from tunepilot.samplers._blend_tpe import BlendTPESampler
 from tunepilot.samplers._prior import Prior
-from tunepilot.samplers._sources import LLM, STUDY, USER, Source
+from tunepilot.samplers._sources import LLM, STUDY, USER, Source, rank_weights
 from tunepilot.space import SearchSpace
 
 #: Parts of the blend that can choose a trial, recorded as ``llm.blend_part``: a prior,
@@ -184,13 +184,13 @@ class Blender:
         n_complete: int,
         unknown: Sequence[Collection[str]] | None = None,
     ) -> None:
-        """Add a language model's proposals; ``unknown`` names each one's clamped values."""
+        """Add a language model's proposals, best first; ``unknown`` names each one's
+        clamped values. The prior weighs them by rank (:func:`rank_weights`)."""
+        kept = [(p, u) for p, u in zip(proposals, unknown or [()] * len(proposals))
+                if space.contains(p)]
         with self._lock:
             self.sources.setdefault(LLM, Source(LLM)).add(
-                [p for p in proposals if space.contains(p)],
-                [u for p, u in zip(proposals, unknown or [()] * len(proposals))
-                 if space.contains(p)],
-            )
+                [p for p, _ in kept], [u for _, u in kept], rank_weights(len(kept)))
             self.refreshed_at = n_complete
 
     def _priors(self, space: SearchSpace) -> dict[str, Prior]:
