@@ -8,7 +8,9 @@ configurations came back usable, how many of their values had to be clamped into
 their range (a value on the wrong scale: a count where the space wants a fraction,
 a learning rate of 3 on a log range ending at 0.1), how many answers were invalid
 and how many repair round trips were sent. A clamped value carries no advice (the
-prior is uniform there), so fewer clamps per call is advice the blend can use.
+prior is uniform there), so fewer clamps per call is advice the blend can use. Values
+that sit on a bound of their range are counted too (``at_bound``): a clamped value lands
+there, and so does a model that is kept in range but pressed against its edge.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import optuna
 from benchmarks._common import commit
 from benchmarks.hpo.__main__ import environment, seed_list, tasks_for
 from tunepilot import LLMSampler
+from tunepilot.space import CategoricalParam
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -40,11 +43,14 @@ def first_call(task: Any, seed: int, model: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     source = sampler._blender.sources.get("llm") if sampler._blender else None
     unknown = source.unknown if source is not None else []
+    configs = source.configs if source is not None else []
+    numeric = {n: p for n, p in task.space.items() if not isinstance(p, CategoricalParam)}
+    at_bound = sum(c[n] in (p.low, p.high) for c in configs for n, p in numeric.items() if n in c)
     stats = sampler.stats
     return {
         "task": task.name, "seed": seed, "params": len(task.space),
         "calls": stats.calls, "proposals": stats.proposals,
-        "clamped": sum(len(u) for u in unknown),
+        "clamped": sum(len(u) for u in unknown), "at_bound": at_bound,
         "invalid_responses": stats.invalid_responses,
         "repair_round_trips": stats.repair_round_trips, "seconds": round(seconds, 2),
     }
@@ -77,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
             "clamped_per_call": round(sum(r["clamped"] for r in mine) / max(calls, 1), 3),
             "clamped_share": round(sum(r["clamped"] for r in mine)
                                    / max(sum(r["proposals"] * r["params"] for r in mine), 1), 3),
+            "at_bound": sum(r["at_bound"] for r in mine),
+            "at_bound_per_call": round(sum(r["at_bound"] for r in mine) / max(calls, 1), 3),
             "invalid_responses": sum(r["invalid_responses"] for r in mine),
             "repair_round_trips": sum(r["repair_round_trips"] for r in mine),
         }
@@ -90,12 +98,13 @@ def main(argv: list[str] | None = None) -> None:
         **environment(), "commit": commit("src", "benchmarks/advice.py"), "model": args.model,
         "seeds": args.seeds, "summary": summary, "rows": rows,
     }, indent=1))
-    print("| suite | calls | proposals | clamped | per call | share of values | invalid | repairs |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| suite | calls | proposals | clamped | per call | share of values | at a bound per call "
+          "| invalid | repairs |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for suite, row in summary.items():
         print(f"| {suite} | {row['calls']} | {row['proposals']} | {row['clamped']} | "
-              f"{row['clamped_per_call']} | {row['clamped_share']} | {row['invalid_responses']} | "
-              f"{row['repair_round_trips']} |")
+              f"{row['clamped_per_call']} | {row['clamped_share']} | {row['at_bound_per_call']} | "
+              f"{row['invalid_responses']} | {row['repair_round_trips']} |")
     print(out)
 
 
