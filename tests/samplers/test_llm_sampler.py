@@ -267,3 +267,15 @@ def test_llm_mode_on_the_embedded_model_warns_that_it_searches_worse_than_random
     [record] = caplog.records
     assert "worse than random search" in record.getMessage()
     assert "mode='blend'" in record.getMessage()
+
+
+def test_a_secret_in_a_models_error_does_not_reach_the_trial_or_the_log(caplog):
+    # The provider's error quotes a URL with a password, as a misconfigured proxy's does.
+    leak = "connection to postgresql://train:hunter2secret@db.internal/x refused"
+    sampler = llm_mode(Scripted([LLMServerError(leak)]), search_space=SPACE, seed=0)
+    study = study_with(sampler)
+    with caplog.at_level(logging.WARNING, logger="tunepilot"):
+        study.optimize(objective, n_trials=1)
+    reason = study.trials[0].user_attrs["llm.fallback_reason"]
+    assert "hunter2secret" not in reason and "postgresql://train:***@" in reason
+    assert "hunter2secret" not in caplog.text

@@ -17,6 +17,7 @@ from optuna.samplers import BaseSampler, TPESampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from tunepilot._redact import redact
 from tunepilot.exceptions import (
     LLMConfigError,
     LLMError,
@@ -454,7 +455,7 @@ class LLMSampler(BaseSampler):
         if error is not None:
             _logger.warning(
                 "trial %d: refreshing the LLM prior failed (%s); blending with the previous one",
-                trial.number, error,
+                trial.number, redact(str(error)),
             )
         choice = blender.sample(study, trial, search_space)
         attrs: dict[str, Any] = {
@@ -646,6 +647,8 @@ class LLMSampler(BaseSampler):
         message: str,
         call: _Call | None = None,
     ) -> dict[str, Any]:
+        # A provider's error or the model's own output may quote a key or a URL's password.
+        message = redact(message)
         self.stats.fallback(reason)
         _logger.warning("trial %d: fallback sampler used (%s): %s", trial.number, reason, message)
         attrs: dict[str, Any] = {
