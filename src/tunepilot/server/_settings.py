@@ -146,21 +146,14 @@ class Settings(BaseSettings):
         default=60.0, gt=0, le=600, description="Seconds one model answer may take."
     )
 
-    @field_validator("llm_models", mode="before")
-    @classmethod
-    def _split_models(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
     @property
     def allowed_llm_models(self) -> list[str]:
         """The models a sweep may name: the default one first, then the others."""
         return [self.llm_model, *(m for m in self.llm_models if m != self.llm_model)]
 
-    @field_validator("allowed_hosts", mode="before")
+    @field_validator("allowed_hosts", "llm_models", mode="before")
     @classmethod
-    def _split_hosts(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
