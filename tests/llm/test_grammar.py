@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tunepilot.llm import LocalBackend
-from tunepilot.llm._grammar import MAX_PLACES, schema_grammar
+from tunepilot.llm._grammar import schema_grammar
 
 Accepts = Callable[[str, str], bool]
 
@@ -48,7 +48,7 @@ RESPONSE = {
     "additionalProperties": False,
 }
 GOOD = ('{"configurations": [{"lr": 3e-4, "units": 120, "fraction": 0.25, "kind": "rbf"}, '
-        '{"lr": 0.001, "units": 200, "fraction": 0.99, "kind": null}], "rationale": "a b"}')
+        '{"lr": 0.001, "units": 200, "fraction": 0.9, "kind": null}], "rationale": "a b"}')
 
 
 @pytest.fixture(scope="module")
@@ -112,29 +112,34 @@ def _exponents(low: int, high: int) -> Iterator[str]:
         ("integer", -12, 7, ["-12", "-10", "-1", "0", "7"], [str(i) for i in range(-30, 30)]),
         ("integer", 1, 1024, ["1", "9", "10", "99", "100", "1000", "1024"],
          ["0", "1025", "1099", "2000", "9999", "10240"]),
-        ("number", 0.01, 0.99, ["0.01", "0.5", "0.25", "0.125", "0.99", "0.1", "3e-1", "1.5e-2"],
+        ("number", 0.01, 0.99, ["0.011", "0.5", "0.25", "0.125", "0.989", "0.1", "3e-1",
+                                "1.5e-2"],
          [*_decimals(4, range(3)), *_exponents(-4, 1), ".5"]),
-        ("number", 0.0, 1.0, ["0", "0.0", "0.5", "0.25", "1", "1.0"], [*_decimals(4, range(3))]),
-        ("number", -5.0, 10.0, ["-5", "-4.5", "-0.5", "0", "2.5", "9.9", "10", "10.0"],
+        ("number", 0.0, 1.0, ["0.01", "0.5", "0.25", "0.99"], [*_decimals(4, range(3))]),
+        ("number", -5.0, 10.0, ["-4.9", "-4.5", "-0.5", "0", "2.5", "9.9"],
          [*_decimals(3, range(12))]),
-        ("number", 1e-5, 0.1, ["0.00001", "0.0003", "0.001", "0.05", "0.1", "1e-5", "3e-4",
-                               "3.16e-3", "1e-1", "9.9e-2"],
+        ("number", 1e-5, 0.1, ["0.00002", "0.0003", "0.001", "0.05", "0.09", "1.01e-5", "3e-4",
+                               "3.16e-3", "9.9e-2"],
          [*_decimals(7, range(2)), *_exponents(-7, 1)]),
-        ("number", 1e-4, 1e-3, ["0.0001", "0.0003", "0.00031", "0.001", "1e-4", "3e-4", "1e-3"],
+        ("number", 1e-4, 1e-3, ["0.0002", "0.0003", "0.00031", "0.0009", "2e-4", "3e-4",
+                                "9.99e-4"],
          [*_decimals(7, range(1)), *_exponents(-6, -2)]),
-        ("number", 1.0, 1000.0, ["1", "30", "31.6", "999.9", "1000", "3e1", "1e3"],
+        ("number", 1.0, 1000.0, ["1.1", "30", "31.6", "999.9", "3e1", "9.99e2"],
          [*_decimals(2, range(0, 1200, 37)), *_exponents(-1, 4), "1000.1"]),
-        ("number", 0.1, 0.9, ["0.1", "0.5", "0.9", "0.333"], [*_decimals(4, range(2)), "1e-1"]),
+        ("number", 0.1, 0.9, ["0.11", "0.5", "0.89", "0.333"], [*_decimals(4, range(2)), "1e-1"]),
     ],
 )
-def test_a_bounded_number_cannot_leave_its_range(
+def test_a_bounded_number_cannot_reach_past_its_range(
     accepts: Accepts, kind: str, low: float, high: float, inside: list[str],
     candidates: list[str],
 ) -> None:
     grammar = schema_grammar({"type": kind, "minimum": low, "maximum": high})
     assert grammar is not None
     assert [t for t in inside if not accepts(grammar, t)] == []
-    outside = [t for t in candidates if not Decimal(repr(low)) <= Decimal(t) <= Decimal(repr(high))]
+    lo, hi = Decimal(repr(low)), Decimal(repr(high))
+    # Integers take their bounds; other numbers stop short of them.
+    outside = [t for t in candidates
+               if not (lo <= Decimal(t) <= hi if kind == "integer" else lo < Decimal(t) < hi)]
     assert outside, "the candidates must include values out of range"
     assert [t for t in outside if accepts(grammar, t)] == []
     if kind == "integer":  # whole numbers only, as JSON writes them
@@ -155,12 +160,21 @@ def test_random_ranges_admit_no_number_outside_them(accepts: Accepts) -> None:
         near = [low, high, low - scale * 1e-3, high + scale * 1e-3, rng.uniform(low, high)]
         texts = [f"{v:.{d}f}" for v in near for d in range(9)]
         texts += [f"{v:.{d}e}".replace("e-0", "e-").replace("e+0", "e") for v in near for d in (0, 1, 2)]
-        outside = [t for t in texts if not Decimal(repr(low)) <= Decimal(t) <= Decimal(repr(high))]
-        assert [t for t in outside if accepts(grammar, t)] == [], (low, high)
-        # A bound that can be written with the digits allowed is itself inside.
-        plain = [json.dumps(b + 0.0) for b in (low, high)]  # + 0.0: no "-0.0"
-        assert all(accepts(grammar, t) for t in plain
-                   if "e" not in t and len(t.partition(".")[2]) <= MAX_PLACES), (low, high)
+        lo, hi = Decimal(repr(low)), Decimal(repr(high))
+        assert [t for t in texts if not lo <= Decimal(t) <= hi and accepts(grammar, t)] == [], (
+            low, high)
+        if high - low >= 1e-6:  # room for numbers strictly between them: not the bounds
+            assert not any(accepts(grammar, json.dumps(b + 0.0)) for b in (low, high)), (low, high)
+
+
+@pytest.mark.local_llm
+def test_a_range_too_narrow_for_the_digits_allowed_takes_its_bounds(accepts: Accepts) -> None:
+    for low, high in [(0.5, 0.5), (0.123456789, 0.1234567891), (-3e-12, -2e-12)]:
+        grammar = schema_grammar({"type": "number", "minimum": low, "maximum": high})
+        assert grammar is not None
+        written = [f"{Decimal(repr(b)).normalize():f}" for b in (low, high)]
+        assert all(accepts(grammar, t) for t in written), (low, high)
+        assert not accepts(grammar, "0"), (low, high)
 
 
 @pytest.mark.local_llm
@@ -181,7 +195,8 @@ def test_a_response_in_range_is_accepted_and_one_value_outside_is_not(accepts: A
     grammar = schema_grammar(RESPONSE)
     assert grammar is not None
     assert accepts(grammar, GOOD)
-    for before, after in [("0.25", "25"), ("0.99", "1.2"), ("3e-4", "3e-6"), ("0.001", "0.5"),
+    for before, after in [("0.25", "25"), ("0.9", "1.2"), ("0.9", "0.99"), ("3e-4", "3e-6"),
+                          ("0.001", "0.5"),
                           ("120", "49"), ("200", "201"), ('"rbf"', '"poly"')]:
         assert not accepts(grammar, GOOD.replace(before, after, 1)), after
     # Members come in the schema's order, and no other member may be added.
