@@ -232,7 +232,9 @@ class Blender:
             base = self.bases.current(study)
             return self._startup(study, trial, priors, trusts, betas, base)
         base = self.bases.choose(study, trial, search_space)
-        active = [(name, priors[name], b / n) for name, b in betas.items() if b > 0]
+        # With no startup (n_startup_trials=0), parallel workers can sample before any
+        # trial has finished: the first trials weigh the prior as n = 1 would.
+        active = [(name, priors[name], b / max(n, 1)) for name, b in betas.items() if b > 0]
         if not active:  # advice distrusted: the plain base, at its cost
             sampler = self.tpe if base == TPE else self.bases.gp
             params = self.bases.timed(study, base, lambda: sampler.sample_relative(
